@@ -1,0 +1,225 @@
+"""pytest plugin that records checkpoint outcomes as JSON lines, for the grader to read.
+
+Exercism's python-test-runner taught the shape: results are collected by hooks, never by
+parsing pytest's text output. Each line is written and flushed as it happens, so when learner
+code kills the interpreter (``os._exit``, a segfault) the grader still knows which test was
+running and what finished before it.
+
+Events, one JSON object per line:
+- ``{"event": "collected", "items": [{"nodeid", "checkpoint"}]}``
+- ``{"event": "collect_error", "nodeid", "message"}``
+- ``{"event": "start", "nodeid", "checkpoint"}``
+- ``{"event": "end", "nodeid", "checkpoint", "outcome", "message", "duration"}``
+  with outcome one of passed, failed, error, timeout, skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from learn.testing import TARGET_ENV, LearnerCodeError
+
+MESSAGE_LIMIT = 600
+
+
+class CheckpointTimeout(BaseException):
+    """Raised in the test's thread when it runs past its checkpoint's time limit.
+
+    A BaseException so that a learner's bare ``except Exception`` cannot swallow it.
+    """
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("learn", "AI Architect Workbook grader")
+    group.addoption("--learn-target", help="root to grade (workspace or repository)")
+    group.addoption("--learn-phase", help="phase id whose pythonpath to use (default: all)")
+    group.addoption("--learn-results", help="append JSON-lines results to this file")
+    group.addoption("--learn-only", help="comma-separated checkpoint ids to run")
+    group.addoption("--learn-timeout", type=float, help="override every checkpoint's timeout")
+
+
+def checkpoint_id(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("checkpoint")
+    return str(marker.args[0]) if marker and marker.args else None
+
+
+class _Recorder:
+    """Holds the run's state: the results file, timeouts, and each test's classified outcome."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from learn.manifest import load_manifest
+
+        self.manifest = load_manifest()
+        self.timeouts = {c.id: c.timeout for c in self.manifest.all_checkpoints()}
+        self.timeout_override: float | None = config.getoption("--learn-timeout")
+        only = config.getoption("--learn-only")
+        self.only = {s.strip() for s in only.split(",")} if only else None
+        path = config.getoption("--learn-results")
+        self.out: IO[str] | None = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+        self.outcomes: dict[str, dict[str, Any]] = {}
+        self.target = Path(config.getoption("--learn-target") or os.environ.get(TARGET_ENV) or "")
+
+    def emit(self, **event: Any) -> None:
+        if self.out is not None:
+            self.out.write(json.dumps(event) + "\n")
+            self.out.flush()
+
+    def timeout_for(self, item: pytest.Item) -> float:
+        if self.timeout_override:
+            return self.timeout_override
+        cid = checkpoint_id(item)
+        return self.timeouts.get(cid or "", self.manifest.default_timeout)
+
+
+_recorder: _Recorder | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _recorder
+    from learn import REPO_ROOT
+    from learn.manifest import load_manifest
+
+    config.addinivalue_line("markers", "checkpoint(id): a graded checkpoint of curriculum.yaml")
+    target = Path(config.getoption("--learn-target") or os.environ.get(TARGET_ENV) or REPO_ROOT)
+    target = target.resolve()
+    os.environ[TARGET_ENV] = str(target)  # visible to subprocesses the tests start
+    manifest = load_manifest()
+    phase_id = config.getoption("--learn-phase")
+    phases = [manifest.phase(phase_id)] if phase_id else manifest.phases
+    for phase in reversed(phases):
+        for entry in reversed(phase.pythonpath):
+            sys.path.insert(0, str(target / entry))
+    _recorder = _Recorder(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _recorder and _recorder.out:
+        _recorder.out.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    assert _recorder is not None
+    if _recorder.only is not None:
+        keep = [i for i in items if checkpoint_id(i) in _recorder.only]
+        dropped = [i for i in items if checkpoint_id(i) not in _recorder.only]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+    _recorder.emit(
+        event="collected",
+        items=[{"nodeid": i.nodeid, "checkpoint": checkpoint_id(i)} for i in items],
+    )
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.failed and _recorder is not None:
+        _recorder.emit(
+            event="collect_error", nodeid=report.nodeid, message=_clip(str(report.longrepr))
+        )
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    pass  # "start" is emitted from pytest_runtest_protocol, where the item is known
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    assert _recorder is not None
+    _recorder.outcomes[item.nodeid] = {"outcome": "passed", "message": "", "t0": time.time()}
+    _recorder.emit(event="start", nodeid=item.nodeid, checkpoint=checkpoint_id(item))
+    yield
+    result = _recorder.outcomes.pop(item.nodeid)
+    _recorder.emit(
+        event="end",
+        nodeid=item.nodeid,
+        checkpoint=checkpoint_id(item),
+        outcome=result["outcome"],
+        message=result["message"],
+        duration=round(time.time() - result["t0"], 4),
+    )
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise CheckpointTimeout()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """Interrupt the test body after its time limit (pure-Python loops included)."""
+    assert _recorder is not None
+    limit = _recorder.timeout_for(item)
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    assert _recorder is not None
+    state = _recorder.outcomes.get(item.nodeid)
+    if state is None or state["outcome"] != "passed":
+        return  # keep the first problem: a teardown error after a failure is noise
+    if report.skipped:
+        state["outcome"], state["message"] = "skipped", _clip(str(report.longrepr))
+    elif report.failed:
+        state["outcome"], state["message"] = _classify(call, report.when, _recorder.target)
+        if call.excinfo is not None and call.excinfo.errisinstance(CheckpointTimeout):
+            limit = _recorder.timeout_for(item)
+            report.longrepr = f"timed out after {limit:g} s (infinite loop or very slow code?)"
+
+
+def _classify(call: pytest.CallInfo[None], when: str, target: Path) -> tuple[str, str]:
+    """Map an exception to a grading outcome and a short message a learner can act on."""
+    exc = call.excinfo
+    if exc is None:
+        return "error", f"failed during {when}"
+    where = _learner_location(exc.tb, target)
+    suffix = f" (at {where})" if where else ""
+    if exc.errisinstance(CheckpointTimeout):
+        return "timeout", f"timed out{suffix}: infinite loop or very slow code?"
+    if exc.errisinstance(LearnerCodeError):
+        return "error", _clip(str(exc.value))
+    if exc.errisinstance(NotImplementedError):
+        return "failed", _clip(f"not implemented yet: {exc.value}")
+    if exc.errisinstance((AssertionError, pytest.fail.Exception)):
+        text = str(exc.value).strip() or "assertion failed"
+        return "failed", _clip(text.splitlines()[0] if when != "call" else text) + suffix
+    if when != "call":
+        return "error", _clip(f"{when} failed: {exc.typename}: {exc.value}")
+    return "error", _clip(f"your code raised {exc.typename}: {exc.value}{suffix}")
+
+
+def _learner_location(tb: Any, target: Path) -> str:
+    """The deepest traceback line inside the graded root, as 'path:line', or ''."""
+    from learn import REPO_ROOT
+
+    not_learner = (REPO_ROOT / "learn", REPO_ROOT / "checkpoints", Path(sys.prefix))
+    best = ""
+    for frame in traceback.extract_tb(tb):
+        path = Path(frame.filename)
+        if not target or not path.is_relative_to(target):
+            continue
+        if any(path.is_relative_to(p) for p in not_learner) or "site-packages" in path.parts:
+            continue
+        best = f"{path.relative_to(target)}:{frame.lineno}"
+    return best
+
+
+def _clip(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."

@@ -1,0 +1,52 @@
+"""Helpers for checkpoint tests: find the graded code and import it safely.
+
+Checkpoint tests import learner modules inside the test, through `import_learner`, so that one
+broken file turns into an error row for the checkpoints that use it rather than a collection
+error that hides every other result.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from learn import REPO_ROOT
+
+TARGET_ENV = "LEARN_TARGET"
+
+
+class LearnerCodeError(Exception):
+    """The learner's code could not be imported (syntax error, import error, crash at import).
+
+    The grader reports checkpoints that raise it as `error` rather than `failed`.
+    """
+
+
+def target_root() -> Path:
+    """The root being graded: a learner workspace, or the repository for `--reference`."""
+    return Path(os.environ.get(TARGET_ENV) or REPO_ROOT).resolve()
+
+
+def import_learner(name: str) -> ModuleType:
+    """Import module `name` from the graded root's pythonpath, with a readable error.
+
+    A fresh import each call would be wasteful; modules are cached by Python as usual. A module
+    that failed to import is dropped from the cache so the next test reports it again.
+    """
+    try:
+        return importlib.import_module(name)
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        where = f"{exc.filename}, line {exc.lineno}" if exc.filename else "unknown file"
+        raise LearnerCodeError(f"SyntaxError in {where}: {exc.msg}") from None
+    except ModuleNotFoundError as exc:
+        sys.modules.pop(name, None)
+        raise LearnerCodeError(
+            f"cannot import {name!r}: {exc} (searched {', '.join(sys.path[:3])} ...)"
+        ) from None
+    except Exception as exc:  # the learner's module crashed while importing
+        sys.modules.pop(name, None)
+        raise LearnerCodeError(f"importing {name!r} raised {type(exc).__name__}: {exc}") from exc
