@@ -42,7 +42,7 @@ MATHJAX_ENTRY = "tex-mml-chtml.js"
 #: it loads on demand, and the CommonHTML woff fonts.
 MATHJAX_PARTS = (MATHJAX_ENTRY, "input", "output/chtml", "ui", "a11y", "sre", "adaptors")
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-LOG_TAIL_LINES = 60
+LOG_TAIL_LINES = 25
 
 
 class BookBuildError(RuntimeError):
@@ -193,8 +193,12 @@ def build_book(
         log_path = out_root / "build.log"
         rc, tail = _run_logged(cmd, log_path, env=_build_env(source), progress=progress)
     if rc != 0:
+        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        problems = _problems(lines)
+        cause = "Problems:\n" + "\n".join(problems) + "\n\n" if problems else ""
         raise BookBuildError(
-            f"the book build failed (exit {rc}); full log in {log_path}. Last lines:\n{tail}"
+            f"the book build failed (exit {rc}); full log in {log_path}.\n{cause}"
+            f"Last lines of the log:\n{tail}"
         )
     if not (html / "index.html").is_file():
         raise BookBuildError(f"the build finished but {html}/index.html is missing")
@@ -268,8 +272,40 @@ def _run_logged(cmd: list[str], log_path: Path, *, env: dict, progress: bool) ->
     return rc, _tail(tail)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_SPHINX_PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL|SEVERE):")
+
+
+def _problems(lines: list[str], limit: int = 60) -> list[str]:
+    """The lines of a build log that say what went wrong: Sphinx warnings and errors, the
+    exception Sphinx reports, and the failing cell and traceback of a notebook."""
+    lines = [_ANSI.sub("", line) for line in lines]
+    found: list[str] = []
+    i = 0
+    while i < len(lines) and len(found) < limit:
+        line = lines[i]
+        if "CellExecutionError" in line:
+            block = [line]
+            for follow in lines[i + 1 : i + 40]:
+                if follow.startswith("The above exception was the direct cause"):
+                    break
+                block.append(follow)
+            found += block
+            i += len(block)
+            continue
+        if line.startswith("Exception occurred:"):
+            found += lines[i : i + 4]
+            i += 4
+            continue
+        if _SPHINX_PROBLEM.search(line) and "[IPKernelApp]" not in line:
+            found.append(line)
+        i += 1
+    unique = list(dict.fromkeys(found))
+    return unique[:limit]
+
+
 def _tail(lines, n: int = LOG_TAIL_LINES) -> str:
-    lines = list(lines)[-n:]
+    lines = [_ANSI.sub("", line) for line in list(lines)[-n:]]
     return "\n".join(lines)
 
 

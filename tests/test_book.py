@@ -216,7 +216,8 @@ def browser_page(served_book):
     """One Chromium page with every request recorded and non-loopback requests blocked."""
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # a dev dependency: fail loudly if it is missing
+
     requests: list[str] = []
     blocked: list[str] = []
     with sync_api.sync_playwright() as pw:

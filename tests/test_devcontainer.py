@@ -394,7 +394,11 @@ def test_workbook_workflow() -> None:
     validate(workflow, WORKFLOW_SCHEMA, ".github/workflows/ci.yml")
     assert {"push", "pull_request"} <= set(workflow["on"])
     assert all(job["runs-on"] == "ubuntu-latest" for job in workflow["jobs"].values())
-    assert str(setup_python_step(workflow)["with"]["python-version"]) == "3.11"
+    # Python 3.11 on Debian 12, as CI's own machines: the job runs in that container.
+    assert all(
+        re.fullmatch(r"python:3\.11(\.\d+)?-bookworm", job["container"])
+        for job in workflow["jobs"].values()
+    )
     runs = [s.get("run") for j in workflow["jobs"].values() for s in j["steps"]]
     assert "bash .ci/run" in runs
 

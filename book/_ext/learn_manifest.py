@@ -47,7 +47,7 @@ try:
 except ImportError:  # building from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from learn.book import checkpoint_anchor
+from learn.book import BookBuildError, checkpoint_anchor, ensure_mathjax
 from learn.manifest import MANIFEST_PATH, ManifestError, load_manifest
 
 logger = logging.getLogger(__name__)
@@ -386,8 +386,43 @@ def _drop_vendored_scripts(app, config) -> None:
     config.html_css_files = [e for e in config.html_css_files if not vendored(e)]
 
 
+def _drop_idle_thebe(app, pagename, templatename, context, doctree) -> None:
+    """sphinx-thebe (loaded by Jupyter Book) injects its loader, and its ``THEBE_JS_URL``
+    constant pointing at a CDN, into every page even with live code off; the constant is even
+    declared twice, a JavaScript error on every page. With thebe off, drop both."""
+    options = app.config.html_theme_options or {}
+    if (options.get("launch_buttons") or {}).get("thebe"):
+        return
+
+    def is_thebe(js) -> bool:
+        name = str(getattr(js, "filename", "") or "")
+        body = str((getattr(js, "attributes", None) or {}).get("body", ""))
+        return name.endswith("sphinx-thebe.js") or "THEBE_JS_URL" in body
+
+    if "script_files" in context:
+        context["script_files"] = [js for js in context["script_files"] if not is_thebe(js)]
+
+
+def _install_mathjax(app) -> None:
+    """Make ``mathjax_path`` exist in ``_static/mathjax`` even for a plain
+    ``jupyter-book build book`` (``learn book`` has already done it)."""
+    if app.builder.format != "html":
+        return
+    try:
+        ensure_mathjax(Path(app.srcdir) / "_static", progress=False)
+    except BookBuildError as exc:
+        logger.warning(
+            "learn-manifest: MathJax is not installed, math will not render: %s",
+            exc,
+            type="learn",
+            subtype="mathjax",
+        )
+
+
 def setup(app):
     app.connect("config-inited", _drop_vendored_scripts)
+    app.connect("builder-inited", _install_mathjax)
+    app.connect("html-page-context", _drop_idle_thebe)
     app.add_node(learn_docref)
     app.add_post_transform(LearnDocRefResolver)
     app.add_directive("learn-phase", LearnPhase)

@@ -94,9 +94,9 @@ def test_replicas_needed(cap):
 
 @pytest.mark.checkpoint("0.3")
 def test_replicas_needed_exact_multiple_does_not_round_up(cap):
-    # 120 req/s x 0.1 s = 12 busy slots; 4 workers at 60 % = 2.4 usable: exactly 5 replicas,
-    # but 12 / 2.4 is 5.000000000000001 in floating point
-    assert cap.replicas_needed(120, 0.1, 4, 0.6) == 5, "use ceil_tolerant, see the docstring"
+    # 140 req/s x 0.3 s = 42 busy slots; 2 workers at 70 % = 1.4 usable: exactly 30 replicas,
+    # but the division gives 30.000000000000004 in floating point
+    assert cap.replicas_needed(140, 0.3, 2, 0.7) == 30, "use ceil_tolerant, see the docstring"
     assert cap.replicas_needed(7, 0.3, 1, 0.7) == 3  # 3.0000000000000004
     assert cap.replicas_needed(100, 0.2, 4, 0.5) == 10
 
