@@ -214,7 +214,9 @@ def hint(checkpoint: Annotated[str, typer.Argument(help="Checkpoint id, e.g. 0.3
         raise _usage_error(str(exc).strip('"')) from None
     console.print(f"[bold]{cp.id} {cp.title}[/] ({cp.points} points, {cp.phase})")
     console.print(f"Hint: {cp.hint}")
-    console.print(f"Book: {cp.book}  (learn book --serve, then open that page)")
+    doc, _, anchor = cp.book.partition("#")
+    url = f"http://127.0.0.1:8000/{doc}.html" + (f"#{anchor}" if anchor else "")
+    console.print(f"Book: {cp.book}  ({url} while `learn book --serve` runs)")
     console.print(f"Check just this one: learn check {cp.phase} -k {cp.id}")
 
 

@@ -16,6 +16,9 @@ from types import ModuleType
 from learn import REPO_ROOT
 
 TARGET_ENV = "LEARN_TARGET"
+#: JSON {checkpoint id: seconds used}, passed by the grader when it restarts pytest after a
+#: crash, so a checkpoint's time budget is shared by all its tests across restarts.
+USED_ENV = "LEARN_BUDGET_USED"
 
 
 class LearnerCodeError(Exception):

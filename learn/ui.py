@@ -38,17 +38,22 @@ def show_report(report: Report) -> None:
     table.add_column("Checkpoint")
     table.add_column("Points", justify="right", no_wrap=True)
     table.add_column("Result", no_wrap=True)
-    table.add_column("What to do next", overflow="fold")
     for cp in report.checkpoints:
-        advice = ""
-        if cp.status != "passed":
-            advice = f"{cp.message}\n[dim]hint:[/] {cp.hint}\n[dim]book:[/] {cp.book}"
-        table.add_row(cp.id, cp.title, f"{cp.earned}/{cp.points}", STATUS_STYLE[cp.status], advice)
+        table.add_row(cp.id, cp.title, f"{cp.earned}/{cp.points}", STATUS_STYLE[cp.status])
     console.print(table)
-    passed = sum(c.status == "passed" for c in report.checkpoints)
+    failing = [cp for cp in report.checkpoints if cp.status != "passed"]
+    for cp in failing:
+        console.print(f"\n[bold]{cp.id} {cp.title}[/]: {STATUS_STYLE[cp.status]}")
+        console.print(cp.message, markup=False)
+        console.print(f"[dim]hint:[/] {cp.hint}")
+        console.print(
+            f"[dim]book:[/] {cp.book}   [dim]one at a time:[/] learn check "
+            f"{report.phase} -k {cp.id}"
+        )
+    passed = len(report.checkpoints) - len(failing)
     style = "green" if report.all_passed else "yellow"
     console.print(
-        f"[bold {style}]Total: {report.earned}/{report.possible} points[/] "
+        f"\n[bold {style}]Total: {report.earned}/{report.possible} points[/] "
         f"({passed}/{len(report.checkpoints)} checkpoints) in {report.duration:.1f} s"
     )
     console.print(f"[dim]Graded {report.target_kind}: {report.target}[/]")

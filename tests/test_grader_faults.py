@@ -5,14 +5,11 @@ the other checkpoints keep passing: a fault must cost only the checkpoints it to
 """
 
 import json
-import shutil
 import subprocess
-import sys
 import time
 
 import pytest
-
-from learn import REPO_ROOT
+from conftest import learn_command
 
 LATENCY = "phases/phase0/sysdesign/latency.py"
 TIMEOUT = 3  # seconds per checkpoint test for these runs
@@ -35,24 +32,15 @@ EXPECTED = {
 }
 
 
-def _workspace(tmp_path, breakage: str):
-    ws = tmp_path / "ws"
-    shutil.copytree(REPO_ROOT / "phases" / "phase0", ws / "phases" / "phase0")
-    with open(ws / LATENCY, "a") as handle:
-        handle.write(breakage)
-    return ws
-
-
 @pytest.mark.parametrize("case", sorted(BREAKAGES))
-def test_broken_workspace_gives_error_rows_and_exit_1(tmp_path, case):
-    ws = _workspace(tmp_path, BREAKAGES[case])
+def test_broken_workspace_gives_error_rows_and_exit_1(tmp_path, reference_workspace, case):
+    ws = reference_workspace
+    with open(ws / LATENCY, "a") as handle:
+        handle.write(BREAKAGES[case])
     report_path = tmp_path / "report.json"
     t0 = time.monotonic()
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "learn.cli",
+        learn_command(
             "check",
             "phase0",
             "--workspace",
@@ -62,7 +50,7 @@ def test_broken_workspace_gives_error_rows_and_exit_1(tmp_path, case):
             *(arg for cid in GRADED for arg in ("-k", cid)),
             "--json",
             str(report_path),
-        ],
+        ),
         capture_output=True,
         text=True,
         timeout=300,

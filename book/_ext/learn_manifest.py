@@ -28,6 +28,10 @@ a schedule or a point value in a chapter; write the directive instead)::
 
 Phases are named by id (``phase1``) or number (``1``). Unknown ids, and links to book pages
 that do not exist, are reported as Sphinx warnings (so a strict build fails).
+
+The extension also keeps the book offline: it installs MathJax into ``_static/mathjax`` when
+missing (``learn.book.ensure_mathjax``), keeps MathJax's on-demand components out of every
+page's scripts, and drops sphinx-thebe's idle CDN loader while live code is off.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import pytest
 
-from learn.testing import TARGET_ENV, LearnerCodeError
+from learn.testing import TARGET_ENV, USED_ENV, LearnerCodeError
 
 MESSAGE_LIMIT = 600
 
@@ -67,17 +67,23 @@ class _Recorder:
         self.out: IO[str] | None = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
         self.outcomes: dict[str, dict[str, Any]] = {}
         self.target = Path(config.getoption("--learn-target") or os.environ.get(TARGET_ENV) or "")
+        #: Seconds each checkpoint's tests have used, carried over from an earlier child.
+        self.used: dict[str, float] = json.loads(os.environ.get(USED_ENV) or "{}")
 
     def emit(self, **event: Any) -> None:
         if self.out is not None:
             self.out.write(json.dumps(event) + "\n")
             self.out.flush()
 
-    def timeout_for(self, item: pytest.Item) -> float:
+    def budget(self, checkpoint: str | None) -> float:
+        """A checkpoint's time limit, shared by all of its tests."""
         if self.timeout_override:
             return self.timeout_override
+        return self.timeouts.get(checkpoint or "", self.manifest.default_timeout)
+
+    def remaining(self, item: pytest.Item) -> float:
         cid = checkpoint_id(item)
-        return self.timeouts.get(cid or "", self.manifest.default_timeout)
+        return self.budget(cid) - self.used.get(cid or "", 0.0)
 
 
 _recorder: _Recorder | None = None
@@ -138,13 +144,16 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     _recorder.emit(event="start", nodeid=item.nodeid, checkpoint=checkpoint_id(item))
     yield
     result = _recorder.outcomes.pop(item.nodeid)
+    duration = time.time() - result["t0"]
+    cid = checkpoint_id(item)
+    _recorder.used[cid or ""] = _recorder.used.get(cid or "", 0.0) + duration
     _recorder.emit(
         event="end",
         nodeid=item.nodeid,
-        checkpoint=checkpoint_id(item),
+        checkpoint=cid,
         outcome=result["outcome"],
         message=result["message"],
-        duration=round(time.time() - result["t0"], 4),
+        duration=round(duration, 4),
     )
 
 
@@ -154,9 +163,12 @@ def _on_alarm(signum: int, frame: Any) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    """Interrupt the test body after its time limit (pure-Python loops included)."""
+    """Interrupt the test body when its checkpoint's time budget runs out.
+
+    The alarm raises in the main thread between bytecodes, so pure-Python loops stop too.
+    """
     assert _recorder is not None
-    limit = _recorder.timeout_for(item)
+    limit = max(_recorder.remaining(item), 0.001)
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, limit)
     try:
@@ -179,8 +191,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     elif report.failed:
         state["outcome"], state["message"] = _classify(call, report.when, _recorder.target)
         if call.excinfo is not None and call.excinfo.errisinstance(CheckpointTimeout):
-            limit = _recorder.timeout_for(item)
-            report.longrepr = f"timed out after {limit:g} s (infinite loop or very slow code?)"
+            budget = _recorder.budget(checkpoint_id(item))
+            report.longrepr = f"checkpoint ran past its {budget:g} s time limit"
 
 
 def _classify(call: pytest.CallInfo[None], when: str, target: Path) -> tuple[str, str]:
@@ -191,17 +203,27 @@ def _classify(call: pytest.CallInfo[None], when: str, target: Path) -> tuple[str
     where = _learner_location(exc.tb, target)
     suffix = f" (at {where})" if where else ""
     if exc.errisinstance(CheckpointTimeout):
-        return "timeout", f"timed out{suffix}: infinite loop or very slow code?"
+        return "timeout", f"ran past the checkpoint's time limit{suffix}: an infinite loop?"
     if exc.errisinstance(LearnerCodeError):
         return "error", _clip(str(exc.value))
     if exc.errisinstance(NotImplementedError):
         return "failed", _clip(f"not implemented yet: {exc.value}")
     if exc.errisinstance((AssertionError, pytest.fail.Exception)):
-        text = str(exc.value).strip() or "assertion failed"
-        return "failed", _clip(text.splitlines()[0] if when != "call" else text) + suffix
+        return "failed", _clip(_assertion_summary(str(exc.value))) + suffix
     if when != "call":
         return "error", _clip(f"{when} failed: {exc.typename}: {exc.value}")
     return "error", _clip(f"your code raised {exc.typename}: {exc.value}{suffix}")
+
+
+def _assertion_summary(text: str, max_lines: int = 6) -> str:
+    """The test's own message, without pytest's assertion introspection when there is one."""
+    lines = [line for line in text.strip().splitlines() if line.strip()] or ["assertion failed"]
+    introspection = next(
+        (i for i, line in enumerate(lines) if line.lstrip().startswith("assert ")), None
+    )
+    if introspection:  # a message precedes pytest's "assert x == y / + where ..." lines
+        lines = lines[:introspection]
+    return "\n".join(lines[:max_lines])
 
 
 def _learner_location(tb: Any, target: Path) -> str:

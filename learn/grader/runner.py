@@ -25,7 +25,7 @@ from learn import REPO_ROOT, __version__
 from learn.grader.report import CheckpointResult, Report, TestOutcome, combine
 from learn.manifest import Phase, load_manifest
 from learn.state import now_iso
-from learn.testing import TARGET_ENV
+from learn.testing import TARGET_ENV, USED_ENV
 
 #: Seconds a child may outlive a test's own limit before it is killed from outside
 #: (the in-process alarm handles ordinary Python loops; this catches C-level hangs).
@@ -134,6 +134,7 @@ def _run_child(
     env = dict(os.environ)
     env[TARGET_ENV] = str(request.target)
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # keep the learner's folders free of __pycache__
+    env[USED_ENV] = json.dumps(_used(run))  # time budgets carry over a restart
     env.pop("PYTEST_ADDOPTS", None)
     log_path = tmp / f"{results.stem}.log"
     manifest = load_manifest()
@@ -179,7 +180,8 @@ def _run_child(
             if current is not None:
                 cid = current.get("checkpoint") or ""
                 limit = request.timeout or limits.get(cid, manifest.default_timeout)
-                if now - current_since > limit + KILL_GRACE:
+                left = limit - _used(run).get(cid, 0.0)
+                if now - current_since > max(left, 0.0) + KILL_GRACE:
                     killed_for = current["nodeid"]
                     _kill(child)
                     run.finished[killed_for] = TestOutcome(
@@ -219,6 +221,15 @@ def _run_child(
         )
         if on_event:
             on_event({"event": "end", **vars(run.finished[nodeid])})
+
+
+def _used(run: _Run) -> dict[str, float]:
+    """Seconds each checkpoint's finished tests have used."""
+    used: dict[str, float] = {}
+    for nodeid, outcome in run.finished.items():
+        cid = run.checkpoint_of.get(nodeid) or ""
+        used[cid] = used.get(cid, 0.0) + outcome.duration
+    return used
 
 
 def _merge_collected(run: _Run, items: list[dict[str, Any]]) -> None:
