@@ -247,7 +247,7 @@ def book(
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
 ) -> None:
     """Build the book offline (notebooks executed) and optionally serve it."""
-    from learn.book import BookBuildError, build_book, html_dir, serve_book
+    from learn.book import BookBuildError, BookServeError, build_book, html_dir, serve_book
     from learn.ui import console
 
     try:
@@ -262,8 +262,9 @@ def book(
         )
         try:
             serve_book(out, port=port)
-        except OSError as exc:
-            raise _usage_error(f"cannot serve on port {port}: {exc}") from None
+        except OSError as exc:  # BookServeError explains itself; a raw socket error does not
+            message = str(exc) if isinstance(exc, BookServeError) else f"port {port}: {exc}"
+            raise _usage_error(message) from None
 
 
 @app.command()
