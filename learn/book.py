@@ -225,7 +225,6 @@ def _build_env(source: Path) -> dict[str, str]:
         if phase0.is_dir():
             env.setdefault("LEARN_PHASE0", str(phase0))
             break
-    env.setdefault("MPLBACKEND", "Agg")
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's frozen-modules notice
     env["PYTHONUNBUFFERED"] = "1"
     pythonpath = [str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])

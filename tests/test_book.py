@@ -189,6 +189,17 @@ def test_phase_pages_anchor_every_checkpoint(built_book):
             assert f'id="{checkpoint_anchor(cp.id)}"' in page, (phase.id, cp.id)
 
 
+@pytest.mark.slow
+def test_executed_lab_shows_its_plots_and_numbers(built_book):
+    """The lab notebook ran at build time: its figures and printed results are in the page."""
+    import re
+
+    page = (built_book / "phase0" / "lab" / "systems_design_lab.html").read_text("utf-8")
+    figures = re.findall(r'<img[^>]+src="[^"]*_images/[^"]+\.png"', page)
+    assert len(figures) >= 4, f"expected the lab's plots, found {len(figures)} images"
+    assert "cell_output" in page and "requests in flight" in page
+
+
 # --------------------------------------------------------------------------- browser
 
 
