@@ -47,7 +47,19 @@ def test_fork_installs_and_passes_its_own_tests(project, tmp_path):
     assert "Fork from the AI Architect Workbook" in log.stdout
     site = tmp_path / "site"  # install the fork as a user would, into a folder of its own
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", site, dest],
+        # No build isolation: setuptools comes from this venv, so the test needs no network.
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            site,
+            dest,
+        ],
         check=True,
     )
     result = subprocess.run(
