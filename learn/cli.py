@@ -258,13 +258,24 @@ def book(
     if serve:
         console.print(f"Serving on http://127.0.0.1:{port}/ (Ctrl-C stops it)")
         console.print(
-            "Next, in another terminal: [bold]learn doctor[/], then [bold]learn start phase0[/]"
+            f"Next, in another terminal: {_activate_hint()}[bold]learn doctor[/], "
+            "then [bold]learn start phase0[/]"
         )
         try:
             serve_book(out, port=port)
         except OSError as exc:  # BookServeError explains itself; a raw socket error does not
             message = str(exc) if isinstance(exc, BookServeError) else f"port {port}: {exc}"
             raise _usage_error(message) from None
+
+
+def _activate_hint() -> str:
+    """'source .venv/bin/activate, then ' when `learn` is not on PATH yet, else ''."""
+    import shutil
+    import sys
+
+    if shutil.which("learn"):
+        return ""
+    return f"[bold]source {Path(sys.prefix) / 'bin' / 'activate'}[/], then "
 
 
 @app.command()
