@@ -128,6 +128,8 @@ def check(
             )
     target = REPO_ROOT if reference else (workspace or default_workspace()).resolve()
     kind = "reference" if reference else "workspace"
+    if kind == "workspace" and target == REPO_ROOT.resolve():
+        raise _usage_error("that folder is the workbook itself (the reference); use --reference")
 
     def once() -> int:
         return _grade_and_show(chosen, target, kind, only, timeout, json_path, junit_path)

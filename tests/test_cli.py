@@ -7,6 +7,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from learn import REPO_ROOT
 from learn.cli import app
 
 runner = CliRunner()
@@ -55,6 +56,7 @@ def test_help_does_not_import_heavy_libraries():
         (["check", "phase0", "--reference", "-k", "5.5"], "not in phase0"),
         (["check", "phase1"], "no checkpoints yet"),
         (["fork", "nope", "/tmp/x"], "unknown project"),
+        (["check", "phase0", "--workspace", str(REPO_ROOT)], "use --reference"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(args, message):
