@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 NOTEBOOKS := $(shell find phases -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
 
-.PHONY: help setup system-deps start book serve test lint format verify bench clean
+.PHONY: help setup system-deps start book serve test lint format verify bench bench-scratch clean
 
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## Create .venv and install the workbook (pins from constraints.txt)
 
@@ -35,22 +35,25 @@ start: setup ## Set up, build the book, serve it, print your next command
 
 lint: setup ## ruff over the workbook
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check learn tests checkpoints
+	$(BIN)/ruff format --check learn tests checkpoints benchmarks phases projects
 
 format: setup
-	$(BIN)/ruff format learn tests checkpoints
+	$(BIN)/ruff format learn tests checkpoints benchmarks phases projects
 	$(BIN)/ruff check --fix .
 
 verify: setup ## Reference passes every checkpoint; fresh scaffolds score 0
 	$(BIN)/learn verify
 
-test: setup system-deps lint ## Everything CI runs: unit, integration, notebooks, book, verify
+test: setup system-deps lint ## Everything CI runs: unit, integration, notebooks, book, forked projects, verify
 	$(BIN)/pytest tests
 	$(BIN)/pytest -q -p no:cacheprovider --nbmake $(NOTEBOOKS)
 	$(BIN)/learn verify
 
 bench: setup ## Benchmarks as JSON in bench-results/
 	$(BIN)/python benchmarks/workbook_bench.py --out bench-results/workbook.json
+
+bench-scratch: setup ## scratch_ml against scikit-learn, JSON in bench-results/
+	$(BIN)/python projects/scratch_ml/benchmarks/bench.py --out bench-results/scratch_ml.json
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf book/_build bench-results .pytest_cache .ruff_cache
