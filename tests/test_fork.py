@@ -1,11 +1,10 @@
 """`learn fork`: a project becomes a standalone repository that installs and tests alone."""
 
-import os
 import subprocess
-import sys
 import textwrap
 
 import pytest
+from conftest import install_and_test_fork
 
 from learn.fork import ForkError, fork_directory
 
@@ -45,30 +44,7 @@ def test_fork_installs_and_passes_its_own_tests(project, tmp_path):
     assert (dest / "constraints.txt").is_file(), "the workbook's pins travel with the fork"
     log = subprocess.run(["git", "log", "--oneline"], cwd=dest, capture_output=True, text=True)
     assert "Fork from the AI Architect Workbook" in log.stdout
-    site = tmp_path / "site"  # install the fork as a user would, into a folder of its own
-    subprocess.run(
-        # No build isolation: setuptools comes from this venv, so the test needs no network.
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            site,
-            dest,
-        ],
-        check=True,
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=dest,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(site)},
-    )
+    result = install_and_test_fork(dest, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
 
