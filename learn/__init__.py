@@ -10,3 +10,17 @@ __version__ = "0.1.0"
 
 #: The workbook checkout this package was installed from (editable install).
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Caches and environments that are never part of a copy (scaffold, stamped repo or fork).
+DEBRIS_DIRS = frozenset(
+    {
+        "__pycache__",
+        ".git",
+        ".venv",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".mypy_cache",
+        ".ipynb_checkpoints",
+    }
+)
+DEBRIS_SUFFIXES = (".pyc", ".pyo")

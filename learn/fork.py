@@ -11,18 +11,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from learn import REPO_ROOT
+from learn import DEBRIS_DIRS, DEBRIS_SUFFIXES, REPO_ROOT
 
 IGNORED = shutil.ignore_patterns(
-    ".venv",
-    "__pycache__",
-    "*.pyc",
+    *DEBRIS_DIRS,
+    *(f"*{suffix}" for suffix in DEBRIS_SUFFIXES),
     "*.egg-info",
-    ".pytest_cache",
-    ".ruff_cache",
     "build",
     "dist",
-    ".ipynb_checkpoints",
     "mlruns",
     ".learn",
 )

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from learn import REPO_ROOT
+from learn import DEBRIS_DIRS, DEBRIS_SUFFIXES, REPO_ROOT
 from learn.manifest import Manifest, Phase, load_manifest
 from learn.regions import (
     Region,
@@ -26,8 +26,7 @@ from learn.regions import (
 )
 from learn.state import PhaseRecord, load_state, now_iso, save_state
 
-SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".ruff_cache", "_build"}
-SKIP_SUFFIXES = {".pyc", ".pyo"}
+SKIP_DIRS = DEBRIS_DIRS | {"_build"}
 
 
 class WorkspaceConflict(Exception):
@@ -65,7 +64,7 @@ def iter_source_files(phase: Phase, root: Path = REPO_ROOT) -> list[Path]:
             raise FileNotFoundError(f"phase {phase.id}: source folder {source} does not exist")
         for path in sorted(base.rglob("*")):
             rel = path.relative_to(root)
-            if path.is_dir() or path.suffix in SKIP_SUFFIXES:
+            if path.is_dir() or path.suffix in DEBRIS_SUFFIXES:
                 continue
             if any(part in SKIP_DIRS for part in rel.parts):
                 continue

@@ -27,6 +27,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from learn import DEBRIS_DIRS, DEBRIS_SUFFIXES
+
 #: Where the template sits inside a graded root (repository or workspace).
 TEMPLATE_RELPATH = Path("phases/phase0/repo_template")
 
@@ -34,18 +36,8 @@ TEMPLATE_RELPATH = Path("phases/phase0/repo_template")
 TEMPLATE_SUFFIX = ".tmpl"
 
 #: Folders never copied: caches and environments a learner may have created inside the template.
-SKIP_DIRS = frozenset(
-    {
-        "__pycache__",
-        ".git",
-        ".venv",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".mypy_cache",
-        ".ipynb_checkpoints",
-    }
-)
-SKIP_SUFFIXES = (".pyc", ".pyo")
+SKIP_DIRS = DEBRIS_DIRS
+SKIP_SUFFIXES = DEBRIS_SUFFIXES
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(project_name|package_name)\s*\}\}")
 # A distribution name as PEP 508 allows it: letters, digits, '.', '_', '-', alphanumeric ends.

@@ -133,10 +133,6 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
         )
 
 
-def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
-    pass  # "start" is emitted from pytest_runtest_protocol, where the item is known
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     assert _recorder is not None
