@@ -323,3 +323,52 @@ def test_threaded_histograms_give_identical_models(monkeypatch):
     monkeypatch.setattr(boosting, "n_useful_threads", lambda: 1)
     serial = GradientBoostingClassifier(**kw).fit(X, y).decision_function(X)
     np.testing.assert_array_equal(threaded, serial)
+
+
+def _one_hot_problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two continuous columns and three one-hot groups: mostly zeros, as after get_dummies."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    groups = [np.eye(k)[rng.integers(0, k, n)] for k in (3, 8, 20)]
+    X = np.column_stack([rng.normal(size=(n, 2)), *groups])
+    logit = X[:, 0] - 0.5 * X[:, 1] + groups[1][:, :3].sum(axis=1) - groups[2][:, 5]
+    return X, (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+
+
+@pytest.mark.parametrize("hess", ["log_loss", "constant"])
+def test_sparse_histograms_match_the_dense_ones(hess):
+    """On one-hot data only the non-default values are summed and each feature's most common
+    bin is filled by subtraction: the histograms must equal the dense per-bin sums."""
+    from scratch_ml import _hist_tree
+    from scratch_ml.binning import BinMapper
+
+    X, _ = _one_hot_problem()
+    mapper = BinMapper().fit(X)
+    X_binned = mapper.transform(X)
+    ws = _hist_tree.make_workspace(X_binned, mapper.n_bins_per_feature_)
+    assert ws.sparse is not None  # most values sit in their feature's most common bin
+    rng = np.random.default_rng(1)
+    grad = rng.normal(size=len(X))
+    hess_values = None if hess == "constant" else rng.uniform(0.01, 0.25, size=len(X))
+    rows = np.sort(rng.choice(len(X), size=700, replace=False))
+    for node_rows in (None, rows):
+        sparse = _hist_tree.build_histogram(node_rows, grad, hess_values, ws)
+        ws.sparse = None
+        dense = _hist_tree.build_histogram(node_rows, grad, hess_values, ws)
+        ws.sparse = _hist_tree._SparseRows.build(ws)
+        np.testing.assert_allclose(sparse, dense, rtol=1e-12, atol=1e-10)
+
+
+def test_equal_splits_go_to_the_lowest_feature_across_histogram_widths(monkeypatch):
+    """Histograms group features by bin count; an exact tie must still go to the lowest
+    feature, as in scikit-learn, not to the one whose bins come first in the layout."""
+    from scratch_ml import _hist_tree
+
+    monkeypatch.setattr(_hist_tree, "MERGE_PADDING", 0)  # keep the 2- and 4-bin groups apart
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 3, 400).astype(float)  # three values: four-entry group
+    X = np.column_stack([x, (x >= 1).astype(float)])  # the same cut as a two-valued feature
+    y = (x >= 1).astype(int) ^ (rng.random(400) < 0.1)
+    model = GradientBoostingClassifier(n_estimators=1, max_leaf_nodes=2, early_stopping=False)
+    tree = model.fit(X, y)._predictors[0][0]
+    assert tree.feature[0] == 0 and tree.threshold[0] < 1.0

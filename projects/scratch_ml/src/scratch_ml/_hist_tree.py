@@ -12,11 +12,15 @@ Newton step. Nodes are split best-first (the largest gain among all current leav
 as in LightGBM and scikit-learn's HistGradientBoosting, until ``max_leaf_nodes`` leaves,
 ``max_depth`` or no split with positive gain is left.
 
-What makes it fast in plain numpy:
+What makes it fast in plain numpy (ADR 0003):
 
-- histograms are built with one ``np.bincount`` per feature over the node's rows (one per
-  statistic over all features at once for small nodes), never a loop over samples or
-  thresholds;
+- histograms are *bucketed*: each feature owns its bin count rounded up to a power of two,
+  not 256 entries, so one-hot columns cost two entries and the split search scans a fraction
+  of ``n_features x 256``;
+- they are built with one ``np.bincount`` per feature over the node's rows, or, for small
+  nodes, one per statistic over all features at once; never a loop over samples or
+  thresholds. When most values sit in their feature's most common bin (one-hot data), only
+  the other values are summed and the common bin is the node's total minus the rest;
 - after a split only the *smaller* child's histogram is built; the larger child's is the
   parent's minus the smaller one's (the subtraction trick), which at least halves the work;
 - the root's count histogram is computed once per fit, and scratch buffers are reused across
@@ -48,6 +52,16 @@ SMALL_NODE = 3072
 #: From this many rows on, a node's histogram is split over the workspace's threads.
 PARALLEL_NODE = 16384
 
+#: Most (row, feature) pairs a small node's histogram codes at once (scratch memory bound).
+FLAT_CHUNK = 1 << 15
+
+#: Padding bins worth adding to a histogram to save one group of same-width features.
+MERGE_PADDING = 256
+
+#: Histograms skip each feature's most common bin when at least this share of all values
+#: sits in it (one-hot and other sparse columns), see :class:`_SparseRows`.
+SPARSE_MIN_SHARE = 0.6
+
 
 @dataclass(eq=False)  # nodes compare by identity
 class _Node:
@@ -55,7 +69,7 @@ class _Node:
     depth: int
     sum_grad: float
     sum_hess: float
-    histogram: np.ndarray | None = None  # (3, n_features, n_bins): grad, hess, count
+    histogram: np.ndarray | None = None  # (3, n_total_bins): grad, hess, count
     # best split found for this node (feature, bin, gain, left sums), if any
     feature: int = -1
     bin: int = -1
@@ -104,182 +118,353 @@ class HistTree:
 
 
 class Workspace:
-    """Scratch arrays reused by every node of a fit, allocated once.
+    """Layout and scratch arrays shared by every node of a fit, allocated once.
 
-    The hot loops below would otherwise allocate a fresh array for every numpy operation;
-    arrays this size (a few hundred KB) come straight from the operating system, and the
-    page faults of touching new memory cost as much as the arithmetic. Reusing buffers
-    through ``out=`` keeps the memory warm.
+    Histograms are *bucketed*: feature ``j`` owns ``widths[j]`` consecutive entries from
+    ``bin_offsets[j]``, its bin count rounded up to a power of two, and features of the same
+    width sit side by side. A histogram then has about ``sum(n_bins)`` entries per statistic
+    (rounding at most doubles it, merging adds some padding, see ``MERGE_PADDING``) instead of
+    ``n_features x max_bins``: ten times fewer on one-hot data. The cumulative sums of the split
+    search take one numpy call per width, each feature's bins summed on their own as before.
+
+    The hot loops would otherwise allocate a fresh array for every numpy operation; arrays this
+    size come straight from the operating system, and the page faults of touching new memory
+    cost as much as the arithmetic. Reusing buffers through ``out=`` keeps the memory warm.
     """
 
     def __init__(
         self,
         X_binned: np.ndarray,
-        n_bins: int,
+        n_bins_per_feature: np.ndarray,
         pool: Executor | None = None,
         n_threads: int = 1,
     ) -> None:
         n_samples, n_features = X_binned.shape
+        n_bins = np.asarray(n_bins_per_feature, dtype=np.intp)
+        widths = np.maximum(2, 1 << np.ceil(np.log2(np.maximum(n_bins, 1))).astype(np.intp))
+        # Few features of one width cost a numpy call per node more than their padding would
+        # cost at the next width: move them up.
+        for w in np.unique(widths)[:-1]:
+            wider = widths[widths > w].min()
+            if np.sum(widths == w) * (wider - w) <= MERGE_PADDING:
+                widths[widths == w] = wider
+        by_width = np.argsort(widths, kind="stable")  # features grouped by width, in order
+        offsets = np.empty(n_features, dtype=np.intp)
+        offsets[by_width] = np.concatenate(([0], np.cumsum(widths[by_width])[:-1]))
+        self.n_samples = n_samples
+        self.n_bins = n_bins
+        self.widths = widths
+        self.bin_offsets = offsets  # where feature j's bins start in a histogram
+        self.n_total_bins = int(widths.sum())
+        # (start, stop, width) of each group of same-width features
+        self.buckets = []
+        for w in np.unique(widths):
+            start = int(offsets[widths == w].min())
+            self.buckets.append((start, start + int(w) * int(np.sum(widths == w)), int(w)))
         # A row-major copy (one byte per value): gathering a node's rows as whole rows is
         # several times faster than gathering each column of the column-major original.
+        self.X_binned = X_binned
         self.X_rows = np.ascontiguousarray(X_binned)
-        self.block = np.empty((n_samples, n_features), dtype=np.uint8)
         self.pool = pool
         n_threads = 1 if pool is None else max(1, min(n_threads, n_features))
-        # Features are dealt round-robin to the threads; each thread has its own buffers.
+        # Large nodes: one bincount per feature. Features are dealt round-robin to the
+        # threads; each thread has its own buffers.
         self.feature_groups = [range(t, n_features, n_threads) for t in range(n_threads)]
+        n_large = n_samples if n_samples >= SMALL_NODE else 0
+        self.block = np.empty((n_large, n_features), dtype=np.uint8)
         self.codes = [np.empty(n_samples, dtype=np.intp) for _ in range(n_threads)]
+        # Small nodes: rows in chunks of at most FLAT_CHUNK (row, feature) pairs, each pair
+        # coded ``bin_offsets[j] + bin`` so that one bincount per statistic fills the histogram.
+        chunk = max(1, min(SMALL_NODE, n_samples, FLAT_CHUNK // max(n_features, 1)))
+        self.chunk_rows = chunk
+        self.flat_block = np.empty((chunk, n_features), dtype=np.uint8)
+        self.flat_codes = np.empty((chunk, n_features), dtype=np.intp)
+        self.flat_grad = np.empty((chunk, n_features))
+        self.flat_hess = np.empty((chunk, n_features))
         self.grad = np.empty(n_samples)
         self.hess = np.empty(n_samples)
         self.goes_left = np.empty(n_samples, dtype=bool)
         self.split_codes = np.empty(n_samples, dtype=np.uint8)
-        self.feature_offsets = np.arange(n_features, dtype=np.intp) * n_bins
-        self.split = _SplitBuffers(n_features, n_bins)
+        self.split = _SplitBuffers(self)
+        self.root_counts = count_histogram(X_binned, self)
+        self.sparse = _SparseRows.build(self)
+
+
+class _SparseRows:
+    """The values of ``X_binned`` outside each feature's most common bin, row by row.
+
+    After one-hot encoding most columns are 0 in almost every row. A histogram then needs
+    sums over the other values only: the most common ("default") bin of a feature gets the
+    node's total minus the feature's other bins, as LightGBM does for sparse features. The
+    values are stored like a CSR matrix, already coded as histogram positions.
+    """
+
+    def __init__(
+        self, indptr: np.ndarray, codes: np.ndarray, default_pos: np.ndarray, starts: np.ndarray
+    ) -> None:
+        self.indptr = indptr  # row i's entries: codes[indptr[i]:indptr[i + 1]]
+        self.lengths = np.diff(indptr)
+        self.codes = codes
+        self.default_pos = default_pos  # histogram position of each feature's default bin
+        self.starts = starts  # where each feature's bins start, same (layout) order
+
+    @classmethod
+    def build(cls, ws: Workspace) -> _SparseRows | None:
+        """The sparse form of ``ws.X_rows``, or None when too few values are default."""
+        counts = ws.root_counts
+        n_samples, n_features = ws.X_rows.shape
+        layout = np.argsort(ws.bin_offsets)  # features in histogram order
+        starts = ws.bin_offsets[layout]
+        default_bin = np.array(
+            [np.argmax(counts[o : o + w]) for o, w in zip(ws.bin_offsets, ws.widths, strict=True)]
+        )
+        n_default = sum(counts[o + b] for o, b in zip(ws.bin_offsets, default_bin, strict=True))
+        if n_samples == 0 or n_default < SPARSE_MIN_SHARE * n_samples * n_features:
+            return None
+        row, col = np.nonzero(ws.X_rows != default_bin.astype(np.uint8))  # row-major order
+        codes = ws.X_rows[row, col].astype(np.intp)
+        codes += ws.bin_offsets[col]
+        indptr = np.zeros(n_samples + 1, dtype=np.intp)
+        np.cumsum(np.bincount(row, minlength=n_samples), out=indptr[1:])
+        default_pos = (ws.bin_offsets + default_bin)[layout]
+        return cls(indptr, codes, default_pos, starts)
 
 
 class _SplitBuffers:
-    """Scratch arrays of :func:`find_best_split`, one per (feature, candidate bin)."""
+    """Scratch arrays of :func:`find_best_split`, one entry per histogram bin."""
 
-    def __init__(self, n_features: int, n_bins: int) -> None:
-        shape = (n_features, max(n_bins - 1, 0))
-        self.cum = np.empty((3, *shape))
-        self.right_g = np.empty(shape)
-        self.right_h = np.empty(shape)
-        self.score = np.empty(shape)
-        self.tmp = np.empty(shape)
-        self.valid = np.empty(shape, dtype=bool)
-        self.tmp_bool = np.empty(shape, dtype=bool)
+    def __init__(self, ws: Workspace) -> None:
+        n_total = ws.n_total_bins
+        self.buckets = ws.buckets
+        self.left = np.empty((3, n_total))
+        # Feature and bin of every histogram entry (padding gets bins past the feature's
+        # last; its counts are zero, so it is never a valid split).
+        self.feature_of = np.zeros(n_total, dtype=np.int32)  # small: memory is a target
+        self.bin_of = np.zeros(n_total, dtype=np.int16)
+        for j, (start, width) in enumerate(zip(ws.bin_offsets, ws.widths, strict=True)):
+            self.feature_of[start : start + width] = j
+            self.bin_of[start : start + width] = np.arange(width)
+        self.right_g = np.empty(n_total)
+        self.right_h = np.empty(n_total)
+        self.score = np.empty(n_total)
+        self.tmp = np.empty(n_total)
+        self.valid = np.empty(n_total, dtype=bool)
+        self.tmp_bool = np.empty(n_total, dtype=bool)
 
 
 def build_histogram(
-    X_binned: np.ndarray,
     rows: np.ndarray | None,
     grad: np.ndarray,
     hess: np.ndarray | None,
-    n_bins: int,
     workspace: Workspace,
     counts: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Gradient, hessian and count sums per (feature, bin) over ``rows`` (all rows if None).
+    """Gradient, hessian and count sums per histogram bin over ``rows`` (all rows if None).
 
-    Returns an array of shape (3, n_features, n_bins): ``[0]`` gradient sums, ``[1]`` hessian
-    sums, ``[2]`` sample counts. ``X_binned`` is Fortran-ordered so each feature's codes are
-    one contiguous column; they are gathered and converted to ``intp`` once (into reused
-    buffers) and shared by every ``bincount``. ``hess=None`` means a constant hessian of 1,
-    whose histogram is the count histogram. ``counts`` passes an already known count
-    histogram (the root's never changes between iterations), saving one ``bincount`` per
-    feature.
+    Returns an array of shape (3, n_total_bins): ``[0]`` gradient sums, ``[1]`` hessian sums,
+    ``[2]`` sample counts, feature ``j``'s bins from ``workspace.bin_offsets[j]`` on.
+    ``hess=None`` means a constant hessian of 1, whose histogram is the count histogram.
+    ``counts`` passes an already known count histogram (the root's never changes between
+    iterations), saving one ``bincount`` per feature.
     """
-    n_features = X_binned.shape[1]
-    m = X_binned.shape[0] if rows is None else len(rows)
+    ws = workspace
+    m = ws.n_samples if rows is None else len(rows)
+    hist = np.empty((3, ws.n_total_bins))
+    if ws.sparse is not None:
+        _sparse_histogram(hist, rows, grad, hess, ws, counts)
+        return hist
+    if rows is not None and m < SMALL_NODE:
+        _flat_histogram(hist, rows, grad, hess, ws)
+        return hist
     g, h = grad, hess
     if rows is not None:
-        g = np.take(grad, rows, out=workspace.grad[:m])
+        g = np.take(grad, rows, out=ws.grad[:m])
         if hess is not None:
-            h = np.take(hess, rows, out=workspace.hess[:m])
-    hist = np.empty((3, n_features, n_bins))
-    if rows is not None and m < SMALL_NODE:
-        # Few rows: numpy's per-call overhead dominates the loop over features below, so
-        # give every (feature, bin) pair its own code and use one bincount per statistic.
-        codes_2d = workspace.X_rows.take(rows, axis=0).astype(np.intp)
-        codes_2d += workspace.feature_offsets
-        flat = codes_2d.ravel()
-        size = n_features * n_bins
-        hist[0] = np.bincount(flat, np.repeat(g, n_features), size).reshape(hist[0].shape)
-        hist[2] = np.bincount(flat, minlength=size).reshape(hist[2].shape)
-        if h is None:
-            hist[1] = hist[2]
-        else:
-            hist[1] = np.bincount(flat, np.repeat(h, n_features), size).reshape(hist[1].shape)
-        return hist
+            h = np.take(hess, rows, out=ws.hess[:m])
     if counts is not None:
         hist[2] = counts
     # The root reads X_binned's contiguous columns; other nodes gather their rows once.
-    source = (
-        X_binned if rows is None else workspace.X_rows.take(rows, axis=0, out=workspace.block[:m])
-    )
+    source = ws.X_binned if rows is None else ws.X_rows.take(rows, axis=0, out=ws.block[:m])
+    offsets, widths = ws.bin_offsets, ws.widths
 
     def fill(group: int) -> None:
-        codes = workspace.codes[group][:m]
-        for j in workspace.feature_groups[group]:
+        codes = ws.codes[group][:m]
+        for j in ws.feature_groups[group]:
             np.copyto(codes, source[:, j])
-            hist[0, j] = np.bincount(codes, weights=g, minlength=n_bins)
+            bins, width = slice(offsets[j], offsets[j] + widths[j]), widths[j]
+            hist[0, bins] = np.bincount(codes, weights=g, minlength=width)
             if counts is None:
-                hist[2, j] = np.bincount(codes, minlength=n_bins)
+                hist[2, bins] = np.bincount(codes, minlength=width)
             if h is not None:
-                hist[1, j] = np.bincount(codes, weights=h, minlength=n_bins)
+                hist[1, bins] = np.bincount(codes, weights=h, minlength=width)
 
-    n_groups = len(workspace.feature_groups)
-    if workspace.pool is None or n_groups == 1 or m < PARALLEL_NODE:
+    n_groups = len(ws.feature_groups)
+    if ws.pool is None or n_groups == 1 or m < PARALLEL_NODE:
         for group in range(n_groups):
             fill(group)
     else:
         # bincount's main loop, take and the casts release the GIL: on a machine with a
         # free core, two threads build the histogram about 1.4 times faster.
-        list(workspace.pool.map(fill, range(n_groups)))
+        list(ws.pool.map(fill, range(n_groups)))
     if h is None:
         hist[1] = hist[2]
     return hist
 
 
-def count_histogram(X_binned: np.ndarray, n_bins: int) -> np.ndarray:
-    """Sample counts per (feature, bin) over all rows, shape (n_features, n_bins)."""
-    return np.stack(
-        [np.bincount(X_binned[:, j], minlength=n_bins) for j in range(X_binned.shape[1])]
-    ).astype(np.float64)
+def _flat_histogram(
+    hist: np.ndarray,
+    rows: np.ndarray,
+    grad: np.ndarray,
+    hess: np.ndarray | None,
+    ws: Workspace,
+) -> None:
+    """The histogram of a small node with one ``bincount`` per statistic and chunk of rows.
+
+    With few rows numpy's per-call overhead dominates a loop over features, so every (row,
+    feature) pair gets its histogram position ``bin_offsets[j] + bin`` as its code, and the row's
+    gradient and hessian are repeated once per feature; chunks bound that scratch memory.
+    """
+    n_total, offsets = ws.n_total_bins, ws.bin_offsets
+    for start in range(0, len(rows), ws.chunk_rows):
+        chunk = rows[start : start + ws.chunk_rows]
+        k = len(chunk)
+        block = ws.X_rows.take(chunk, axis=0, out=ws.flat_block[:k])
+        codes = np.add(block, offsets, out=ws.flat_codes[:k]).ravel()
+        g = ws.flat_grad[:k]
+        np.copyto(g, np.take(grad, chunk, out=ws.grad[:k])[:, None])
+        sums = [np.bincount(codes, g.ravel(), n_total), None, np.bincount(codes, None, n_total)]
+        if hess is not None:
+            h = ws.flat_hess[:k]
+            np.copyto(h, np.take(hess, chunk, out=ws.hess[:k])[:, None])
+            sums[1] = np.bincount(codes, h.ravel(), n_total)
+        for i, total in enumerate(sums):
+            if total is None:
+                continue
+            if start == 0:
+                hist[i] = total
+            else:
+                hist[i] += total
+    if hess is None:
+        hist[1] = hist[2]
+
+
+def _sparse_histogram(
+    hist: np.ndarray,
+    rows: np.ndarray | None,
+    grad: np.ndarray,
+    hess: np.ndarray | None,
+    ws: Workspace,
+    counts: np.ndarray | None,
+) -> None:
+    """The histogram from the non-default values only (see :class:`_SparseRows`)."""
+    sp = ws.sparse
+    assert sp is not None
+    n_total = ws.n_total_bins
+    if rows is None:
+        codes, lengths, g, h = sp.codes, sp.lengths, grad, hess
+    else:
+        lengths = sp.lengths.take(rows)
+        ends = np.cumsum(lengths)
+        # Positions of the node's entries: row r's run starts at indptr[r].
+        shift = np.repeat(sp.indptr.take(rows) - (ends - lengths), lengths)
+        shift += np.arange(ends[-1] if ends.size else 0)
+        codes = sp.codes.take(shift)
+        g = np.take(grad, rows, out=ws.grad[: len(rows)])
+        h = None if hess is None else np.take(hess, rows, out=ws.hess[: len(rows)])
+    computed = [0, 2] if counts is None else [0]
+    hist[0] = np.bincount(codes, np.repeat(g, lengths), n_total)
+    if h is not None:
+        hist[1] = np.bincount(codes, np.repeat(h, lengths), n_total)
+        computed.append(1)
+    if counts is None:
+        hist[2] = np.bincount(codes, None, n_total)
+    else:
+        hist[2] = counts
+    # Each feature's default bin: the node's total minus the feature's other bins.
+    totals = np.array([g.sum(), 0.0 if h is None else h.sum(), len(lengths)])[computed]
+    others = np.add.reduceat(hist[computed], sp.starts, axis=1)
+    hist[np.ix_(computed, sp.default_pos)] = totals[:, None] - others
+    if h is None:
+        hist[1] = hist[2]
+
+
+def count_histogram(X_binned: np.ndarray, workspace: Workspace) -> np.ndarray:
+    """Sample counts per histogram bin over all rows, shape (n_total_bins,)."""
+    counts = np.zeros(workspace.n_total_bins)
+    for j, (start, width) in enumerate(zip(workspace.bin_offsets, workspace.widths, strict=True)):
+        counts[start : start + width] = np.bincount(X_binned[:, j], minlength=width)
+    return counts
+
+
+def cumulate(hist: np.ndarray, buckets: list[tuple[int, int, int]], out: np.ndarray) -> np.ndarray:
+    """Cumulative sums of a histogram along each feature's bins, into ``out``.
+
+    Entry ``b`` of feature ``j`` then holds the sums over bins ``0..b``: the left side of the
+    split after bin ``b``. One ``np.cumsum`` per group of same-width features, each feature
+    summed on its own, in bin order (as scikit-learn does, so equal splits tie exactly).
+    """
+    for start, stop, width in buckets:
+        shape = (3, (stop - start) // width, width)
+        block = out[:, start:stop].reshape(shape)  # views: the last axis is contiguous
+        np.cumsum(hist[:, start:stop].reshape(shape), axis=2, out=block)
+    return out
 
 
 def find_best_split(
-    node: _Node, min_samples_leaf: int, l2_regularization: float, buffers: _SplitBuffers
+    node: _Node, min_samples_leaf: int, l2_regularization: float, ws: _SplitBuffers
 ) -> None:
     """Score every (feature, bin) split of ``node`` at once and store the best in ``node``.
 
-    Splitting after bin ``b`` sends bins ``0..b`` left. Cumulative sums along the bins give
-    the left sums of every candidate, the right sums are the node's minus those. Candidates
-    that leave fewer than ``min_samples_leaf`` samples or too little hessian on a side get
-    gain -inf; that also rules out bins past a feature's last used one (nothing is left on
-    the right). Ties go to the lowest feature, then the lowest bin (``argmax`` returns the
-    first maximum), as in scikit-learn.
+    Splitting after bin ``b`` sends bins ``0..b`` left; the node's cumulative histogram (see
+    :func:`cumulate`) holds the left sums of every candidate, the right sums are the node's
+    minus those. A candidate is valid when both sides keep at least ``min_samples_leaf``
+    samples and ``MIN_HESSIAN_TO_SPLIT`` hessian; that also rules out a feature's last bin and
+    the padding after it (nothing is left on the right). Ties go to the lowest feature, then
+    the lowest bin, as in scikit-learn.
 
-    Written with ``out=`` into reused ``buffers``; the plain-numpy equivalent is::
+    Written with ``out=`` into reused buffers; the plain-numpy equivalent is::
 
-        left_g, left_h, left_c = np.cumsum(histogram[:, :, :-1], axis=2)
+        left_g, left_h, left_c = node's cumulative histogram
         right_g, right_h, right_c = G - left_g, H - left_h, n - left_c
         valid = (left_c >= msl) & (right_c >= msl) & (left_h >= min_h) & (right_h >= min_h)
         score = left_g**2 / (left_h + l2) + right_g**2 / (right_h + l2)
     """
-    hist = node.histogram
-    assert hist is not None
-    ws = buffers
+    assert node.histogram is not None
+    left_g, left_h, left_c = cumulate(node.histogram, ws.buckets, ws.left)
     node.gain = 0.0
-    if hist.shape[2] < 2:  # every feature is constant: nothing to split on
-        return
-    np.cumsum(hist[:, :, :-1], axis=2, out=ws.cum)
-    left_g, left_h, left_c = ws.cum
-    np.subtract(node.sum_grad, left_g, out=ws.right_g)
-    np.subtract(node.sum_hess, left_h, out=ws.right_h)
-    valid, tmp_bool = ws.valid, ws.tmp_bool
+    right_g = np.subtract(node.sum_grad, left_g, out=ws.right_g)
+    right_h = np.subtract(node.sum_hess, left_h, out=ws.right_h)
+    valid, tmp_bool, score, tmp = ws.valid, ws.tmp_bool, ws.score, ws.tmp
     np.greater_equal(left_c, min_samples_leaf, out=valid)
     valid &= np.less_equal(left_c, len(node.rows) - min_samples_leaf, out=tmp_bool)
-    valid &= np.greater_equal(left_h, MIN_HESSIAN_TO_SPLIT, out=tmp_bool)
-    valid &= np.greater_equal(ws.right_h, MIN_HESSIAN_TO_SPLIT, out=tmp_bool)
-    score, tmp = ws.score, ws.tmp
+    minimum = np.minimum(left_h, right_h, out=tmp)
+    valid &= np.greater_equal(minimum, MIN_HESSIAN_TO_SPLIT, out=tmp_bool)
+    if l2_regularization:
+        denominator_left = np.add(left_h, l2_regularization)
+        right_h = np.add(right_h, l2_regularization, out=right_h)  # not needed unshifted
+    else:  # the default: skip two passes
+        denominator_left = left_h
     with np.errstate(divide="ignore", invalid="ignore"):
-        np.divide(
-            np.square(left_g, out=score), np.add(left_h, l2_regularization, out=tmp), out=score
-        )
-        np.square(ws.right_g, out=ws.right_g)  # right_g is not needed after this
-        score += np.divide(ws.right_g, np.add(ws.right_h, l2_regularization, out=tmp), out=tmp)
+        np.divide(np.square(left_g, out=score), denominator_left, out=score)
+        np.square(right_g, out=right_g)  # right_g is not needed after this
+        score += np.divide(right_g, right_h, out=tmp)
     np.copyto(score, -np.inf, where=np.logical_not(valid, out=tmp_bool))
-    best = int(np.argmax(score))
-    feature, bin_ = divmod(best, score.shape[1])
-    # The parent's term is the same for every candidate: subtract it once, after argmax.
-    best_gain = float(score[feature, bin_]) - node.sum_grad**2 / (node.sum_hess + l2_regularization)
-    if not best_gain > 0.0:  # also catches -inf (no valid split) and nan
+    best = int(np.argmax(score))  # the first maximum in layout order
+    if score[best] == -np.inf:
         return
-    node.feature, node.bin, node.gain = feature, bin_, best_gain
-    node.left_grad = float(left_g[feature, bin_])
-    node.left_hess = float(left_h[feature, bin_])
+    last = score.size - 1 - int(np.argmax(score[::-1]))
+    if ws.feature_of[last] != ws.feature_of[best]:
+        # Equal scores in two features: the layout groups features by width, so the first
+        # maximum need not be the lowest feature's.
+        ties = np.flatnonzero(score == score[best])
+        best = int(ties[np.lexsort((ws.bin_of[ties], ws.feature_of[ties]))[0]])
+    # The parent's term is the same for every candidate: subtract it once, after argmax.
+    best_gain = float(score[best]) - node.sum_grad**2 / (node.sum_hess + l2_regularization)
+    if not best_gain > 0.0:  # also catches nan
+        return
+    node.feature, node.bin = int(ws.feature_of[best]), int(ws.bin_of[best])
+    node.gain = best_gain
+    node.left_grad, node.left_hess = float(left_g[best]), float(left_h[best])
 
 
 def make_workspace(
@@ -293,7 +478,7 @@ def make_workspace(
     With a thread ``pool`` of ``n_threads`` workers, the histograms of large nodes are built
     by its threads, each taking a share of the features.
     """
-    return Workspace(X_binned, int(n_bins_per_feature.max()), pool, n_threads)
+    return Workspace(X_binned, n_bins_per_feature, pool, n_threads)
 
 
 def n_useful_threads() -> int:
@@ -342,12 +527,12 @@ def grow_tree(
     count histogram of all rows, which boosting computes once per fit. ``workspace`` is
     scratch memory shared by the trees of a fit (see :func:`make_workspace`).
     """
-    n_bins = int(n_bins_per_feature.max())
     ws = make_workspace(X_binned, n_bins_per_feature) if workspace is None else workspace
     all_rows = np.arange(X_binned.shape[0]) if rows is None else rows
-    root_hist = build_histogram(X_binned, rows, grad, hess, n_bins, ws, root_counts)
-    sum_g = float(root_hist[0, 0].sum())
-    sum_h = float(root_hist[1, 0].sum())
+    root_hist = build_histogram(rows, grad, hess, ws, root_counts)
+    first = slice(ws.bin_offsets[0], ws.bin_offsets[0] + ws.widths[0])  # every row is in one
+    sum_g = float(root_hist[0, first].sum())
+    sum_h = float(root_hist[1, first].sum())
     root = _Node(all_rows, 0, sum_g, sum_h, root_hist, node_id=0)
 
     # Flat node arrays, filled as nodes are created.
@@ -419,7 +604,7 @@ def grow_tree(
             if len(left_node.rows) <= len(right_node.rows)
             else (right_node, left_node)
         )
-        small.histogram = build_histogram(X_binned, small.rows, grad, hess, n_bins, ws)
+        small.histogram = build_histogram(small.rows, grad, hess, ws)
         large.histogram = np.subtract(parent_hist, small.histogram, out=parent_hist)
         consider([left_node, right_node])
 

@@ -4,7 +4,7 @@ This is where a CART tree spends its time. The naive search tries every threshol
 feature and recomputes both children's impurity from scratch: O(n^2 d) per node. Sorting a
 feature once turns "the samples left of the threshold" into "a prefix of the sorted order", so
 cumulative sums give the statistics of *every* left child in one pass (the right child is the
-total minus the left), and the impurity of all n - 1 candidate cuts is one array expression:
+total minus the left), and the impurity of all allowed candidate cuts is one array expression:
 O(n log n d) per node, with no Python loop over thresholds.
 
 Conventions, shared with scikit-learn:
@@ -127,7 +127,9 @@ def _best_split_block(
     (regression) for all cuts together; the right child is the node's total minus the left.
 
     A cut is allowed only where the feature value changes (``x[i] < x[i + 1]``), where both
-    children keep at least ``min_samples_leaf`` samples and have positive weight. Return ``None``
+    children keep at least ``min_samples_leaf`` samples and have positive weight. Only allowed
+    cuts are scored: a one-hot feature has one among its ``n_node - 1``, so on one-hot data this
+    skips most of the arithmetic (the cumulative sums still run over every sample). Return ``None``
     if no cut is allowed; otherwise the first best cut in (feature, threshold) order with its
     threshold at the midpoint ``x[i] / 2 + x[i + 1] / 2`` (halves avoid overflow; should rounding
     land it on ``x[i + 1]``, use ``x[i]``) and its gain as defined in the module docstring.
@@ -136,57 +138,66 @@ def _best_split_block(
     every cut, so the gain reduces to ``W_L W_R / W^2 * (mean_L - mean_R)^2``, which avoids the
     cancellation of ``E[y^2] - E[y]^2`` when the target has a large mean.
     """
-    # BEGIN SOLUTION 1.3: cumulative sums along each sorted feature, every cut scored, the best cut
+    # BEGIN SOLUTION 1.3: cumulative sums along each sorted feature, allowed cuts scored, the best
     n_node = order.shape[1]
-    xs = X[order, features[:, None]]  # (n_features, n_node), each row sorted
-    ws = sample_weight[order]
-    w_left = np.cumsum(ws, axis=1)
-    w_total = w_left[:, -1:]
-    w_left = w_left[:, :-1]  # weight left of each of the n_node - 1 cuts
-    w_right = w_total - w_left
+    # (n_features, n_node), each row sorted. np.take on flat indices: several times faster
+    # than the equivalent X[order, features[:, None]]. X.T is free when X is Fortran-ordered.
+    flat = order + (features * X.shape[0])[:, None]
+    xs = np.take(np.ascontiguousarray(X.T), flat)
+    # Allowed cuts first: most cuts of a few-valued feature (one-hot: all but one) fall between
+    # equal values, so scoring only the allowed ones saves most of the arithmetic.
+    allowed = xs[:, 1:] > xs[:, :-1]  # cut i sends the first i + 1 sorted samples left
+    allowed[:, : min_samples_leaf - 1] = False
+    allowed[:, n_node - min_samples_leaf :] = False
+    cut = np.flatnonzero(allowed)  # in (feature, cut) order
+    if cut.size == 0:
+        return None
+    j, i = np.divmod(cut, n_node - 1)  # feature (row of xs) and position of each allowed cut
 
+    # Per row, the statistics whose prefix sums describe every left child: its weight per class
+    # (classification), or its weight and weighted target (regression). Statistics first, so
+    # that sums over them add whole rows.
+    if criterion == "squared_error":
+        per_row = np.stack((sample_weight, sample_weight * y))
+    else:
+        per_row = np.zeros((n_classes, len(y)))
+        per_row[y, np.arange(len(y))] = sample_weight
+    cum = np.cumsum(per_row.take(order, axis=1), axis=2)  # (n_stats, n_features, n_node)
+    node_total = cum[:, :, -1]  # (n_stats, n_features): the node's totals, summed per feature
+    left = cum.reshape(len(per_row), -1).take(cut + j, axis=1)  # left child of each allowed cut
+    total = node_total.take(j, axis=1)  # (n_stats, n_cuts), like left
     with np.errstate(divide="ignore", invalid="ignore"):
         if criterion == "squared_error":
-            wy_left = np.cumsum(ws * y[order], axis=1)
+            w_left, w_total = left[0], total[0]
+            w_right = w_total - w_left
             # Left sum of (y - node mean): the numerator of mean_L - mean_R, up to weights.
-            centred_left = wy_left[:, :-1] - w_left * (wy_left[:, -1:] / w_total)
+            centred_left = left[1] - w_left * (total[1] / w_total)
             gain = centred_left**2 / (w_left * w_right)
         else:
-            classes = np.arange(n_classes)[None, :, None]
-            counts = (y[order][:, None, :] == classes) * ws[:, None, :]  # (f, classes, n)
-            c_left = np.cumsum(counts, axis=2)
-            c_total = c_left[:, :, -1:]
-            c_left = c_left[:, :, :-1]
-            c_right = np.maximum(c_total - c_left, 0.0)  # rounding must not go negative
+            right = np.maximum(total - left, 0.0)  # rounding must not go negative
+            w_left, w_right = left.sum(axis=0), right.sum(axis=0)
 
             def impurity(c: np.ndarray, w: np.ndarray) -> np.ndarray:
-                p = c / w[:, None, :]
+                p = c / w
                 if criterion == "gini":
-                    return 1.0 - np.sum(p * p, axis=1)
+                    return 1.0 - np.sum(p * p, axis=0)
                 logp = np.log2(np.where(p > 0, p, 1.0))
-                return -np.sum(p * logp, axis=1)
+                return -np.sum(p * logp, axis=0)
 
+            # The node's impurity and weight, once per feature rather than once per cut.
+            w_node = node_total.sum(axis=0)
+            w_total = w_node.take(j)
             gain = (
-                impurity(c_total, w_total)
-                - (w_left * impurity(c_left, w_left) + w_right * impurity(c_right, w_right))
-                / w_total
+                impurity(node_total, w_node).take(j)
+                - (w_left * impurity(left, w_left) + w_right * impurity(right, w_right)) / w_total
             )
-
-    positions = np.arange(1, n_node)  # samples on the left of each cut
-    allowed = (
-        (xs[:, 1:] > xs[:, :-1])
-        & (positions >= min_samples_leaf)
-        & (n_node - positions >= min_samples_leaf)
-        & (w_left > 0)
-        & (w_right > 0)
-    )
-    if not allowed.any():
+    gain[~((w_left > 0) & (w_right > 0))] = -np.inf
+    best = int(np.argmax(gain))  # first maximum: lowest feature, then lowest cut
+    if gain[best] == -np.inf:
         return None
-    gain = np.where(allowed, gain, -np.inf)
-    j, i = np.unravel_index(np.argmax(gain), gain.shape)  # first maximum: lowest feature, cut
-    low, high = xs[j, i], xs[j, i + 1]
+    low, high = xs[j[best], i[best]], xs[j[best], i[best] + 1]
     threshold = low / 2.0 + high / 2.0
     if threshold >= high:
         threshold = low
-    return Split(int(features[j]), float(threshold), float(gain[j, i]))
+    return Split(int(features[j[best]]), float(threshold), float(gain[best]))
     # END SOLUTION

@@ -40,7 +40,6 @@ import numpy as np
 from scratch_ml._hist_tree import (
     HistTree,
     Workspace,
-    count_histogram,
     grow_tree,
     make_workspace,
     n_useful_threads,
@@ -452,7 +451,7 @@ class _BaseGradientBoosting(BaseEstimator):
         thresholds = self._bin_mapper.bin_thresholds_
         n_bins = self._bin_mapper.n_bins_per_feature_
         # The root's count histogram is the same every iteration unless rows are subsampled.
-        root_counts = count_histogram(X_binned, int(n_bins.max()))
+        root_counts = workspace.root_counts
 
         for _ in range(self.n_estimators):
             grad, hess = loss.gradient_hessian(y, raw)

@@ -9,6 +9,10 @@ level at a time: as many numpy steps as the tree is deep, never a Python loop pe
 Speed: every feature is argsorted once, at the root. When a node splits, each child's sorted
 orders are the parent's orders filtered by a boolean mask (a stable partition keeps them
 sorted), so no node sorts again and each level of the tree costs O(n_samples x n_features).
+What dominates is that per-element work, not Python's per-node overhead (a depth-8 tree has at
+most 255 nodes): the split search scores only the cuts between distinct values, and gathers and
+partitions go through flat ``np.take``/``np.compress``, several times faster than 2-D fancy
+indexing.
 
 Differences from scikit-learn worth knowing: X is kept in float64 (scikit-learn casts to
 float32), values closer than 1e-7 still count as distinct (scikit-learn treats them as equal),
@@ -238,10 +242,13 @@ def _grow(
         nodes["feature"][node_id] = split.feature
         nodes["threshold"][node_id] = split.threshold
         goes_left[rows] = X[rows, split.feature] <= split.threshold
-        mask = goes_left[order]  # (n_features, n_node); every row has the same count of True
-        n_left = int(mask[0].sum())
-        stack.append((order[~mask].reshape(n_features, n_node - n_left), depth + 1, node_id, False))
-        stack.append((order[mask].reshape(n_features, n_left), depth + 1, node_id, True))
+        # Flat take/compress: several times faster than goes_left[order] and order[mask].
+        mask = goes_left.take(order).ravel()  # every feature's row has the same count of True
+        n_left = int(np.count_nonzero(mask[:n_node]))
+        flat = order.ravel()
+        right = flat.compress(np.logical_not(mask)).reshape(n_features, n_node - n_left)
+        stack.append((right, depth + 1, node_id, False))
+        stack.append((flat.compress(mask).reshape(n_features, n_left), depth + 1, node_id, True))
 
     return Tree(
         children_left=np.array(nodes["left"], dtype=np.intp),
