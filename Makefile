@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 NOTEBOOKS := $(shell find phases -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
 
-.PHONY: help setup system-deps start book serve test lint format verify bench bench-scratch clean
+.PHONY: help setup system-deps start book serve test lint format verify bench bench-scratch bench-tabular clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ bench: setup ## Benchmarks as JSON in bench-results/
 
 bench-scratch: setup ## scratch_ml against scikit-learn, JSON in bench-results/
 	$(BIN)/python projects/scratch_ml/benchmarks/bench.py --out bench-results/scratch_ml.json
+
+bench-tabular: setup ## tabular_service vs `mlflow models serve` (trains the champion first if needed)
+	@test -f projects/tabular_service/mlruns/mlflow.db || $(MAKE) -C projects/tabular_service train PY=$(CURDIR)/$(BIN)/python
+	$(MAKE) -C projects/tabular_service bench PY=$(CURDIR)/$(BIN)/python BENCH_OUT=$(CURDIR)/bench-results/tabular_service.json
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf book/_build bench-results .pytest_cache .ruff_cache

@@ -21,6 +21,13 @@ DEBRIS_DIRS = frozenset(
         ".ruff_cache",
         ".mypy_cache",
         ".ipynb_checkpoints",
+        ".hypothesis",
+        # Outputs of running a project: builds, benchmark results, MLflow stores, model caches.
+        "build",
+        "dist",
+        "bench-results",
+        "mlruns",
+        ".model-cache",
     }
 )
 DEBRIS_SUFFIXES = (".pyc", ".pyo")

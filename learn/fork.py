@@ -17,9 +17,6 @@ IGNORED = shutil.ignore_patterns(
     *DEBRIS_DIRS,
     *(f"*{suffix}" for suffix in DEBRIS_SUFFIXES),
     "*.egg-info",
-    "build",
-    "dist",
-    "mlruns",
     ".learn",
 )
 

@@ -66,7 +66,7 @@ def iter_source_files(phase: Phase, root: Path = REPO_ROOT) -> list[Path]:
             rel = path.relative_to(root)
             if path.is_dir() or path.suffix in DEBRIS_SUFFIXES:
                 continue
-            if any(part in SKIP_DIRS for part in rel.parts):
+            if any(part in SKIP_DIRS or part.endswith(".egg-info") for part in rel.parts):
                 continue
             files.append(rel)
     return files

@@ -1,0 +1,85 @@
+"""The servable: encoder + scorer + threshold, saved as one file inside the MLflow model.
+
+Training builds a `CreditPredictor`; MLflow stores it (pickled) as an artifact of a pyfunc model
+(`tabular_service.mlflow_model`), so `mlflow models serve` and this project's service load the
+very same object. The service calls `predict_records` on validated request dicts, which skips
+pandas entirely; MLflow's scoring server goes through `predict_frame`.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from tabular_service.features import EncodedBatch, FeatureEncoder
+
+#: File name of the pickled predictor inside a model directory.
+PREDICTOR_FILE = "predictor.pkl"
+
+
+class Scorer(Protocol):
+    """A fitted model that turns an encoded batch into default probabilities, shape (n,)."""
+
+    def score(self, batch: EncodedBatch) -> np.ndarray: ...
+
+
+@dataclass
+class CreditPredictor:
+    """Everything needed to turn an application into a decision."""
+
+    encoder: FeatureEncoder
+    scorer: Scorer
+    threshold: float
+    model_kind: str
+    metadata: dict[str, object] = field(default_factory=dict)
+
+    def predict_proba_records(self, records: Sequence[Mapping[str, object]]) -> np.ndarray:
+        """Default probabilities for validated request records (the service's hot path)."""
+        return self.scorer.score(self.encoder.encode_records(records))
+
+    def predict_proba_frame(self, X: pd.DataFrame) -> np.ndarray:
+        """Default probabilities for a DataFrame with the schema's columns."""
+        return self.scorer.score(self.encoder.transform(X))
+
+    def decide(self, probabilities: np.ndarray) -> np.ndarray:
+        """True where the application is rejected (probability at or above the threshold)."""
+        return np.asarray(probabilities) >= self.threshold
+
+    def save(self, directory: Path) -> Path:
+        """Write the predictor to `directory/predictor.pkl` and return the path."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / PREDICTOR_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
+        tmp.replace(path)  # atomic: a crash mid-write never leaves half a model
+        return path
+
+
+def load_predictor(path: Path) -> CreditPredictor:
+    """Load a predictor from a file, a model directory, or an MLflow model directory.
+
+    An MLflow pyfunc directory keeps it under `artifacts/`; a plain directory at its top.
+    Raises FileNotFoundError naming the places it looked.
+    """
+    path = Path(path)
+    candidates = (
+        [path]
+        if path.is_file()
+        else [
+            path / PREDICTOR_FILE,
+            path / "artifacts" / PREDICTOR_FILE,
+        ]
+    )
+    for candidate in candidates:
+        if candidate.is_file():
+            predictor = pickle.loads(candidate.read_bytes())
+            if not isinstance(predictor, CreditPredictor):
+                raise TypeError(f"{candidate} holds a {type(predictor).__name__}, not a predictor")
+            return predictor
+    raise FileNotFoundError(f"no {PREDICTOR_FILE} in: {', '.join(map(str, candidates))}")
