@@ -77,6 +77,50 @@ def test_builder_installs_the_torch_free_dependencies(instructions: list[Instruc
     assert not any(d.startswith(("torch", "lightning")) for d in deps)
 
 
+def test_builder_installs_the_locked_versions(instructions: list[Instruction]) -> None:
+    builder = [i for i in instructions if i.stage == 0]
+    copied = {name for i in builder if i.keyword == "COPY" for name in shlex.split(i.args)[:-1]}
+    assert "requirements.lock" in copied
+    install = next(i.args for i in builder if i.keyword == "RUN" and "requirements.txt" in i.args)
+    assert "-c requirements.lock" in install
+
+
+def test_lock_pins_every_runtime_dependency_and_its_closure() -> None:
+    """The committed lock covers the image's dependencies, each pinned to one version."""
+    lock = _lock_module()
+    lines = (PROJECT / "requirements.lock").read_text().splitlines()
+    pins = dict(line.split("==") for line in lines if line and not line.startswith("#"))
+    assert all(version and "," not in version for version in pins.values())
+    direct = {lock.canonicalize_name(lock.Requirement(r).name) for r in lock.runtime_requirements()}
+    assert direct <= set(pins)
+    # Transitive dependencies and requested extras are pinned too, torch never is.
+    assert {"starlette", "uvloop", "pydantic-core"} <= set(pins)
+    assert "torch" not in pins and "lightning" not in pins
+
+
+def test_lock_script_pins_the_installed_closure(tmp_path: Path) -> None:
+    lock = _lock_module()
+    assert lock.main(["--out", str(tmp_path / "requirements.lock")]) == 0
+    text = (tmp_path / "requirements.lock").read_text()
+    assert text.startswith("# ")
+    from importlib import metadata
+
+    assert f"fastapi=={metadata.version('fastapi')}\n" in text
+    with pytest.raises(SystemExit, match="not-a-real-package is not installed"):
+        lock.installed_closure(["not-a-real-package>=1"])
+
+
+def _lock_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "lock_requirements", PROJECT / "scripts" / "lock_requirements.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_runtime_copies_only_the_venv_and_the_model(instructions: list[Instruction]) -> None:
     copies = [shlex.split(i.args) for i in runtime(instructions) if i.keyword in ("COPY", "ADD")]
     assert sorted(c[-2:] for c in copies) == [
@@ -103,7 +147,7 @@ def test_runtime_user_port_env_healthcheck_and_cmd(instructions: list[Instructio
 def test_dockerignore_is_an_allow_list() -> None:
     lines = (PROJECT / ".dockerignore").read_text().split()
     assert lines[lines.index("*") :][:1] == ["*"]
-    assert {"!pyproject.toml", "!src/", "!build/model/"} <= set(lines)
+    assert {"!pyproject.toml", "!src/", "!build/model/", "!requirements.lock"} <= set(lines)
     assert not any(line.startswith("!") and ("mlruns" in line or "tests" in line) for line in lines)
 
 
