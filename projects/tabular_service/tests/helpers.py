@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.error
 import urllib.request
 
+from tabular_service.loadtest.server import free_port
 
-def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["free_port", "wait_for_http"]
 
 
 def wait_for_http(url: str, timeout: float = 30.0, status: int = 200, proc=None) -> float:

@@ -125,6 +125,12 @@ BAD_INPUTS = {
     "rate out of range": (with_field("int_rate", 500), "int_rate", "less_than_equal"),
     "count not whole": (with_field("inq_fi", 1.5), "inq_fi", "int_type"),
     "count as string": (with_field("inq_fi", "1"), "inq_fi", "int_type"),
+    "whole float count out of range": (
+        with_field("delinq_2yrs", 600.0),
+        "delinq_2yrs",
+        "less_than_equal",
+    ),
+    "huge float count": (with_field("delinq_2yrs", 1e300), "delinq_2yrs", None),
     "NaN": (with_field("annual_inc", float("nan")), "annual_inc", "finite_number"),
     "Infinity": (with_field("revol_util", float("inf")), "revol_util", "finite_number"),
     "-Infinity in a count": (with_field("delinq_2yrs", float("-inf")), "delinq_2yrs", None),

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from tabular_service.schema import CATEGORICAL, NUMERIC, categories
+
+if TYPE_CHECKING:  # the service never imports pandas: unpickling an encoder must not either
+    import pandas as pd
 
 #: Fields with a heavy right tail, compressed with log1p before standardising.
 LOG_FIELDS: tuple[str, ...] = (
@@ -71,9 +74,10 @@ class FeatureEncoder:
     def transform(self, X: pd.DataFrame) -> EncodedBatch:
         """Encode a DataFrame with the schema's columns (training, batch scoring)."""
         raw = X.loc[:, list(NUMERIC)].to_numpy(dtype=np.float64)
-        codes = np.column_stack([X[name].map(self._index[name]).to_numpy() for name in CATEGORICAL])
-        if pd.isna(codes).any():
+        mapped = [X[name].map(self._index[name]) for name in CATEGORICAL]
+        if any(column.isna().any() for column in mapped):
             raise ValueError("a categorical value is outside the schema")
+        codes = np.column_stack([column.to_numpy() for column in mapped])
         return EncodedBatch(self._scale(raw), codes.astype(np.int64))
 
     def encode_records(self, records: Sequence[Mapping[str, object]]) -> EncodedBatch:

@@ -37,9 +37,14 @@ class CreditModel(mlflow.pyfunc.PythonModel):
         missing = [name for name in FIELDS if name not in frame.columns]
         if missing:
             raise ValueError(f"missing fields: {', '.join(missing)}")
-        probability = self.predictor.predict_proba_frame(frame)
-        decision = np.where(self.predictor.decide(probability), "reject", "approve")
-        return pd.DataFrame({OUTPUT_COLUMNS[0]: probability, OUTPUT_COLUMNS[1]: decision})
+        return predictions_frame(self.predictor, frame)
+
+
+def predictions_frame(predictor: CreditPredictor, frame: pd.DataFrame) -> pd.DataFrame:
+    """The pyfunc output for `frame`: probability of default and the decision, one row each."""
+    probability = predictor.predict_proba_frame(frame)
+    decision = np.where(predictor.decide(probability), "reject", "approve")
+    return pd.DataFrame({OUTPUT_COLUMNS[0]: probability, OUTPUT_COLUMNS[1]: decision})
 
 
 def example_frame() -> pd.DataFrame:
@@ -70,19 +75,16 @@ def pip_requirements() -> list[str]:
 
 
 def log_predictor(
-    predictor: CreditPredictor, *, name: str = "model", registered_model_name: str | None = None
+    predictor: CreditPredictor, *, name: str = "model"
 ) -> mlflow.models.model.ModelInfo:
-    """Log `predictor` as a pyfunc model in the active run (signature + input example)."""
+    """Log `predictor` as a pyfunc model in the active run (signature + input example).
+
+    Registration is separate (`tracking.register_champion`): only the winner is registered.
+    """
     from mlflow.models import infer_signature
 
     example = example_frame()
-    probability = predictor.predict_proba_frame(example)
-    output = pd.DataFrame(
-        {
-            OUTPUT_COLUMNS[0]: probability,
-            OUTPUT_COLUMNS[1]: np.where(predictor.decide(probability), "reject", "approve"),
-        }
-    )
+    output = predictions_frame(predictor, example)
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         # MLflow nudges towards type-hinted predict(); our schema comes from the signature.
         warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
@@ -94,5 +96,4 @@ def log_predictor(
             signature=infer_signature(example, output),
             input_example=example,
             pip_requirements=pip_requirements(),
-            registered_model_name=registered_model_name,
         )

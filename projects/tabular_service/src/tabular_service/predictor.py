@@ -2,8 +2,8 @@
 
 Training builds a `CreditPredictor`; MLflow stores it (pickled) as an artifact of a pyfunc model
 (`tabular_service.mlflow_model`), so `mlflow models serve` and this project's service load the
-very same object. The service calls `predict_records` on validated request dicts, which skips
-pandas entirely; MLflow's scoring server goes through `predict_frame`.
+very same object. The service calls `predict_proba_records` on validated request dicts, which
+never imports pandas; MLflow's scoring server goes through `predict_proba_frame`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import pandas as pd
 
 from tabular_service.features import EncodedBatch, FeatureEncoder
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: File name of the pickled predictor inside a model directory.
 PREDICTOR_FILE = "predictor.pkl"

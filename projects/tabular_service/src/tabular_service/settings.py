@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tabular_service import tracking
+
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
 
@@ -62,9 +64,7 @@ class Settings(BaseSettings):
 
     def registry_uri(self) -> str:
         """The MLflow store to resolve model_uri against (same convention as `tracking`)."""
-        if self.tracking_uri:
-            return self.tracking_uri
-        return f"sqlite:///{self.home / 'mlruns' / 'mlflow.db'}"
+        return self.tracking_uri or tracking.tracking_uri(self.home)
 
 
 class SettingsError(ValueError):

@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     request = encode_request(Endpoint.parse(args.url), json_body(payload))
 
+    machine = machine_info()  # before any load: its load average says how busy the machine was
     server: ManagedServer | None = None
     if args.start_service:
         try:
@@ -172,10 +173,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         where = f" (log: {args.service_log})" if args.service_log else ""
         print(f"service ready in {server.start_to_ready_s:.2f} s{where}")
-        # Ready is not idle: after a start from the model cache the service re-checks the
-        # champion alias in the background (importing mlflow), which would land in the first step.
-        time.sleep(args.settle)
     try:
+        if server is not None:
+            # Ready is not idle: after a start from the model cache the service re-checks the
+            # champion alias in the background (importing mlflow), which would land in the
+            # first step.
+            time.sleep(args.settle)
         print(f"open-loop sweep of POST {args.url}: {duration:g} s/step, {warmup:g} s warm-up")
         result = sweep(
             args.url,
@@ -214,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                 "start_to_ready_s": server.start_to_ready_s if server else None,
             },
             **result.to_dict(),
-            "machine": machine_info(),
+            "machine": machine,
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

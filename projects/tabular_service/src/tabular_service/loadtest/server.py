@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -35,6 +36,13 @@ def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     parts = [p for p in result.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
     result["PYTHONPATH"] = os.pathsep.join([root, *parts])
     return result
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on `host` right now (the OS picks it), for a server about to start."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def probe(url: str, timeout: float = 1.0) -> int | None:
@@ -119,6 +127,14 @@ class ManagedServer:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        try:
+            return self._wait_ready(t0)
+        except BaseException:  # also Ctrl-C: the child leads its own group and would outlive us
+            self.stop()
+            raise
+
+    def _wait_ready(self, t0: float) -> float:
+        assert self.proc is not None
         deadline = t0 + self.startup_timeout
         while time.perf_counter() < deadline:
             if self.proc.poll() is not None:
@@ -127,7 +143,6 @@ class ManagedServer:
                     f"{self.name} exited with code {code} before it was ready.\n"
                     f"command: {' '.join(self.command)}\n--- log tail ---\n{self.log_tail()}"
                 )
-                self.stop()
                 raise ServerStartError(message)
             status, body = _get(self.ready_url)
             if status == 200:
@@ -135,14 +150,12 @@ class ManagedServer:
                 return self.start_to_ready_s
             failed = _failed_detail(body) if status is not None else None
             if failed:
-                self.stop()
                 raise ServerStartError(f"{self.name} is up but not ready: {failed}")
             time.sleep(0.02)
         message = (
             f"{self.name} not ready at {self.ready_url} after {self.startup_timeout:.0f}s.\n"
             f"--- log tail ---\n{self.log_tail()}"
         )
-        self.stop()
         raise ServerStartError(message)
 
     def stop(self, grace: float = 10.0) -> None:

@@ -177,18 +177,22 @@ def parse_json(model: type[ModelT], body: bytes) -> ModelT:
     Strict mode refuses what lax mode would coerce ("5" or true for a number), but it also
     refuses 3.0 for an integer field, which JSON Schema (and so the OpenAPI contract) counts as
     an integer. So: strict first; if the only complaints are integral floats for integer
-    fields, the lax result is the right one. Raises InvalidBody with the remaining errors.
+    fields, the lax result is the right one, unless lax mode finds more (an integral float out
+    of range, which strict mode stops at the type). Raises InvalidBody with the remaining errors.
     """
+    options = {"include_url": False, "include_context": False}
     try:
         return model.model_validate_json(body, strict=True)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False)
-        remaining = [e for e in errors if not _integral_float(e)]
-        if not remaining:
+        remaining = [e for e in exc.errors(**options) if not _integral_float(e)]
+    if not remaining:
+        try:
             return model.model_validate_json(body)
-        for error in remaining:
-            error.pop("input", None)
-        raise InvalidBody(remaining) from None
+        except ValidationError as exc:
+            remaining = exc.errors(**options)
+    for error in remaining:
+        error.pop("input", None)
+    raise InvalidBody(remaining)
 
 
 def invalid(exc: InvalidBody, request_id: str) -> Response:
@@ -248,11 +252,17 @@ def build_router(settings: Settings, state: ModelState, metrics: Metrics) -> API
         return json_response({"detail": what, "request_id": request_id}, 413)
 
     async def read_body(request: Request) -> bytes | None:
+        """The body, or None once it passes `max_bytes` (a chunked upload is never buffered)."""
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_bytes:
             return None
-        body = await request.body()
-        return None if len(body) > max_bytes else body
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     @router.post(
         "/v1/predict",
