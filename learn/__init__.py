@@ -31,3 +31,10 @@ DEBRIS_DIRS = frozenset(
     }
 )
 DEBRIS_SUFFIXES = (".pyc", ".pyo")
+#: Directory name endings that mark debris too (setuptools' package metadata).
+DEBRIS_DIR_SUFFIXES = (".egg-info",)
+
+
+def is_debris_dir(name: str) -> bool:
+    """Whether a directory called `name` is debris: never scaffolded, stamped or forked."""
+    return name in DEBRIS_DIRS or name.endswith(DEBRIS_DIR_SUFFIXES)

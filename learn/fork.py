@@ -11,12 +11,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from learn import DEBRIS_DIRS, DEBRIS_SUFFIXES, REPO_ROOT
+from learn import DEBRIS_DIR_SUFFIXES, DEBRIS_DIRS, DEBRIS_SUFFIXES, REPO_ROOT
 
 IGNORED = shutil.ignore_patterns(
     *DEBRIS_DIRS,
-    *(f"*{suffix}" for suffix in DEBRIS_SUFFIXES),
-    "*.egg-info",
+    *(f"*{suffix}" for suffix in (*DEBRIS_SUFFIXES, *DEBRIS_DIR_SUFFIXES)),
     ".learn",
 )
 

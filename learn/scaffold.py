@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from learn import DEBRIS_DIRS, DEBRIS_SUFFIXES, REPO_ROOT
+from learn import DEBRIS_DIRS, DEBRIS_SUFFIXES, REPO_ROOT, is_debris_dir
 from learn.manifest import Manifest, Phase, load_manifest
 from learn.regions import (
     Region,
@@ -66,7 +66,7 @@ def iter_source_files(phase: Phase, root: Path = REPO_ROOT) -> list[Path]:
             rel = path.relative_to(root)
             if path.is_dir() or path.suffix in DEBRIS_SUFFIXES:
                 continue
-            if any(part in SKIP_DIRS or part.endswith(".egg-info") for part in rel.parts):
+            if any(part in SKIP_DIRS or is_debris_dir(part) for part in rel.parts):
                 continue
             files.append(rel)
     return files

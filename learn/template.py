@@ -27,7 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from learn import DEBRIS_DIRS, DEBRIS_SUFFIXES
+from learn import DEBRIS_DIRS, DEBRIS_SUFFIXES, is_debris_dir
 
 #: Where the template sits inside a graded root (repository or workspace).
 TEMPLATE_RELPATH = Path("phases/phase0/repo_template")
@@ -178,9 +178,7 @@ def _copy_tree(source: Path, dest: Path, names: dict[str, str]) -> None:
     """Copy `source` into the existing folder `dest`, rendering names and contents."""
     folders: list[tuple[Path, Path]] = []
     for dirpath, dirnames, filenames in os.walk(source):
-        dirnames[:] = sorted(
-            d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")
-        )
+        dirnames[:] = sorted(d for d in dirnames if not is_debris_dir(d))
         here = Path(dirpath)
         target_dir = dest / render(str(here.relative_to(source)), names)
         target_dir.mkdir(parents=True, exist_ok=True)

@@ -139,6 +139,15 @@ def test_export_model_for_the_image(registry_home: Path, tmp_path: Path, monkeyp
     assert load_model(Settings(model_path=destination)).info.version == "1"
 
 
+def test_export_model_from_a_predictor_file(predictor_dir: Path, tmp_path: Path) -> None:
+    """TABULAR_MODEL_PATH may name predictor.pkl itself; the export is still a model directory."""
+    pickle_file = predictor_dir / "predictor.pkl"
+    destination = tmp_path / "exported"
+    info = loading.export_model(Settings(model_path=pickle_file), destination)
+    assert (destination / "predictor.pkl").is_file()
+    assert load_model(Settings(model_path=destination)).info.kind == info.kind
+
+
 def test_cached_start_does_not_import_mlflow(predictor_dir: Path, tmp_path: Path) -> None:
     """The fast path: pointer + cached version load without touching the registry."""
     cache = tmp_path / "credit-default"

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabular_service.evaluation import calibration_curve
+from tabular_service.evaluation import Costs, calibration_curve
 
 #: Segments reported in the card: column name -> how to derive it from the test frame.
 SEGMENTS = {
@@ -136,7 +136,7 @@ person without review and the adverse-action explanations the law requires.
 Costs (relative): a missed default costs {costs["missed_default"]:g}, a rejected good loan
 {costs["rejected_good"]:g}. The threshold {threshold:.4f} minimises that cost on the validation
 set (a perfectly calibrated model's Bayes threshold would be
-{costs["rejected_good"] / (costs["rejected_good"] + costs["missed_default"]):.4f}).
+{Costs(**costs).bayes_threshold():.4f}).
 
 | metric | validation | test |
 |---|---|---|

@@ -63,21 +63,23 @@ class CreditPredictor:
         return path
 
 
+def predictor_candidates(path: Path) -> list[Path]:
+    """Where a predictor may be: the file itself, or in a model directory.
+
+    An MLflow pyfunc directory keeps it under `artifacts/`; a plain directory at its top.
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    return [path / PREDICTOR_FILE, path / "artifacts" / PREDICTOR_FILE]
+
+
 def load_predictor(path: Path) -> CreditPredictor:
     """Load a predictor from a file, a model directory, or an MLflow model directory.
 
-    An MLflow pyfunc directory keeps it under `artifacts/`; a plain directory at its top.
     Raises FileNotFoundError naming the places it looked.
     """
-    path = Path(path)
-    candidates = (
-        [path]
-        if path.is_file()
-        else [
-            path / PREDICTOR_FILE,
-            path / "artifacts" / PREDICTOR_FILE,
-        ]
-    )
+    candidates = predictor_candidates(path)
     for candidate in candidates:
         if candidate.is_file():
             predictor = pickle.loads(candidate.read_bytes())

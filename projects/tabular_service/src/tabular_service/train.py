@@ -63,16 +63,12 @@ class Encoded:
     test: EncodedBatch
 
 
-def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p, 1e-15, 1 - 1e-15)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
 def train_logistic(
     enc: FeatureEncoder, data: Split, e: Encoded, quick: bool, seed: int
 ) -> Candidate:
     """L2 logistic regression on one-hot categories; C chosen by validation log-loss."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
 
     from tabular_service.models import LinearScorer
 
@@ -81,7 +77,7 @@ def train_logistic(
     start, scores, best = time.perf_counter(), {}, None
     for C in grid:
         model = LogisticRegression(C=C, max_iter=5000, random_state=seed).fit(X_train, data.y_train)
-        scores[C] = _log_loss(data.y_valid, model.predict_proba(X_valid)[:, 1])
+        scores[C] = log_loss(data.y_valid, model.predict_proba(X_valid)[:, 1])
         if best is None or scores[C] < scores[best[0]]:
             best = (C, model)
     C, model = best
@@ -113,17 +109,17 @@ def train_hist_gb(
     is chosen by validation log-loss.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import log_loss
 
     from tabular_service.models import TreeScorer
 
     categorical = np.arange(len(NUMERIC), len(NUMERIC) + len(CATEGORICAL))
     X_train, X_valid = enc.design(e.train, one_hot=False), enc.design(e.valid, one_hot=False)
+    fixed = {"learning_rate": 0.05, "min_samples_leaf": 40, "l2_regularization": 1.0}
     start, scores, best = time.perf_counter(), {}, None
     for config in _tree_grid(quick):
         model = HistGradientBoostingClassifier(
-            learning_rate=0.05,
-            min_samples_leaf=40,
-            l2_regularization=1.0,
+            **fixed,
             categorical_features=categorical,
             early_stopping=not quick,
             validation_fraction=0.15,
@@ -132,12 +128,11 @@ def train_hist_gb(
             **config,
         ).fit(X_train, data.y_train)
         key = json.dumps(config, sort_keys=True)
-        scores[key] = _log_loss(data.y_valid, model.predict_proba(X_valid)[:, 1])
+        scores[key] = log_loss(data.y_valid, model.predict_proba(X_valid)[:, 1])
         if best is None or scores[key] < scores[best[0]]:
             best = (key, model, config)
     _, model, config = best
-    params = {**config, "n_iter": int(model.n_iter_), "learning_rate": 0.05}
-    params |= {"min_samples_leaf": 40, "l2_regularization": 1.0, "selection": "valid_log_loss"}
+    params = {**config, "n_iter": int(model.n_iter_), **fixed, "selection": "valid_log_loss"}
     return Candidate(
         "hist_gb",
         TreeScorer.from_hist_gb(model, enc),

@@ -42,6 +42,13 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages, rounded; None where the platform has none."""
+    if not hasattr(os, "getloadavg"):
+        return None
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def machine_info() -> dict[str, object]:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
@@ -49,9 +56,7 @@ def machine_info() -> dict[str, object]:
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "usable_cores": usable,
-        "load_average": [round(x, 2) for x in os.getloadavg()]
-        if hasattr(os, "getloadavg")
-        else None,
+        "load_average": load_average(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "packages": {name: _version(name) for name in PACKAGES},

@@ -165,7 +165,12 @@ def export_model(settings: Settings, destination: Path) -> ModelInfo:
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
     try:
-        shutil.copytree(source, staging, dirs_exist_ok=True)
+        if Path(source).is_file():  # TABULAR_MODEL_PATH may name the pickle itself
+            from tabular_service.predictor import PREDICTOR_FILE
+
+            shutil.copy2(source, staging / PREDICTOR_FILE)
+        else:
+            shutil.copytree(source, staging, dirs_exist_ok=True)
         meta = {**loaded.info.public(), "source": settings.model_path or settings.model_uri}
         (staging / INFO_FILE).write_text(json.dumps(meta, default=str, indent=2) + "\n")
         if destination.exists():
@@ -262,16 +267,18 @@ def _write_pointer(cache: Path, ref: RegistryRef, version: str) -> None:
 
 
 def _is_model_dir(path: Path) -> bool:
-    from tabular_service.predictor import PREDICTOR_FILE
+    from tabular_service.predictor import predictor_candidates
 
-    return (path / PREDICTOR_FILE).is_file() or (path / "artifacts" / PREDICTOR_FILE).is_file()
+    return path.is_dir() and any(c.is_file() for c in predictor_candidates(path))
 
 
 def _find_model_dir(root: Path) -> Path:
     """The directory under `root` that holds the model (download layouts vary by store)."""
     if _is_model_dir(root):
         return root
-    for candidate in sorted(root.rglob("MLmodel")) + sorted(root.rglob("predictor.pkl")):
+    from tabular_service.predictor import PREDICTOR_FILE
+
+    for candidate in sorted(root.rglob("MLmodel")) + sorted(root.rglob(PREDICTOR_FILE)):
         for parent in (candidate.parent, candidate.parent.parent):
             if _is_model_dir(parent):
                 return parent

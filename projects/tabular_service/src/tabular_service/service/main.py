@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             info = export_model(settings, args.export_model)
-        except (ModelLoadError, ValueError) as exc:
+        except (ModelLoadError, ValueError, OSError) as exc:
             print(f"tabular-serve: {exc}", file=sys.stderr)
             return 1
         print(f"exported {info.name} version {info.version} ({info.kind}) to {args.export_model}")
