@@ -6,22 +6,32 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 NOTEBOOKS := $(shell find phases -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
+# Every landed project, installed in editable mode so notebooks and the book import it like any
+# installed package (forks stay standalone: each project has its own pyproject).
+PROJECTS := $(patsubst %/pyproject.toml,%,$(wildcard projects/*/pyproject.toml))
+# Two workers: the machines this targets have two cores. A test module runs on one worker
+# (tests/conftest.py groups them; --dist loadgroup), so its fixtures are built once; a
+# notebook's cells share one kernel, so each notebook runs on one worker (--dist loadfile).
+XDIST ?= -n 2
+TEST_DIST ?= --dist loadgroup
+NOTEBOOK_DIST ?= --dist loadfile
 
-.PHONY: help setup system-deps start book serve test lint format verify bench bench-scratch bench-tabular clean
+.PHONY: help setup system-deps start book serve test lint format verify bench bench-scratch bench-tabular clean image-base devcontainer-check
 
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## Create .venv and install the workbook (pins from constraints.txt)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PROJECTS))
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]' $(addprefix -e ,$(PROJECTS))
+	$(BIN)/python -m learn.kernel install
 	@touch $@
 
-system-deps: ## Install Debian packages the tests need (chromium, npm) when missing
+system-deps: ## Install Debian packages the tests need (chromium, npm, podman) when missing
 	@bash scripts/system-deps.sh
 
 book: setup ## Build the book offline (notebooks executed, warnings are errors)
@@ -35,19 +45,27 @@ start: setup ## Set up, build the book, serve it, print your next command
 
 lint: setup ## ruff over the workbook
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check learn tests checkpoints benchmarks phases projects
+	$(BIN)/ruff format --check learn tests checkpoints benchmarks phases projects scripts
 
 format: setup
-	$(BIN)/ruff format learn tests checkpoints benchmarks phases projects
+	$(BIN)/ruff format learn tests checkpoints benchmarks phases projects scripts
 	$(BIN)/ruff check --fix .
 
 verify: setup ## Reference passes every checkpoint; fresh scaffolds score 0
 	$(BIN)/learn verify
 
-test: setup system-deps lint ## Everything CI runs: unit, integration, notebooks, book, forked projects, verify
-	$(BIN)/pytest tests
-	$(BIN)/pytest -q -p no:cacheprovider --nbmake $(NOTEBOOKS)
-	$(BIN)/learn verify
+test: setup system-deps ## Everything CI runs: lint, tests (book, forks, images), notebooks, verify; a timing line per stage
+	$(BIN)/python scripts/run_stages.py --keep-going \
+		"lint=$(MAKE) --no-print-directory lint" \
+		"tests=$(BIN)/pytest -p no:cacheprovider $(XDIST) $(TEST_DIST) --durations=15 tests" \
+		"notebooks=$(BIN)/pytest -q -p no:cacheprovider $(XDIST) $(NOTEBOOK_DIST) --nbval-lax $(NOTEBOOKS)" \
+		"verify=$(BIN)/learn verify"
+
+image-base: setup system-deps ## Bootstrap localhost/bookworm-min, the Debian base images build on here (root)
+	$(BIN)/python -m learn.containers base
+
+devcontainer-check: setup system-deps ## Build the DevContainer with podman; `make setup` and a notebook in it (root)
+	$(BIN)/python scripts/devcontainer_check.py
 
 bench: setup ## Benchmarks as JSON in bench-results/
 	$(BIN)/python benchmarks/workbook_bench.py --out bench-results/workbook.json

@@ -2,6 +2,7 @@
 
     build_book(strict=True, execute=True, progress=True) -> Path    # the html folder
     serve_book(html_dir, host="127.0.0.1", port=8000)               # blocks until Ctrl-C
+    served_url() -> str | None                                      # where it is served now
 
 The build is Jupyter Book 1.x (Sphinx) run in a subprocess, equivalent to::
 
@@ -35,6 +36,10 @@ from pathlib import Path
 from learn import REPO_ROOT
 
 BOOK_DIR = REPO_ROOT / "book"
+#: Written while `learn book --serve` runs, so `learn hint` links to the port actually used.
+SERVING_RECORD = BOOK_DIR / "_build" / "serving.json"
+#: The port `learn book --serve` and `make serve` use unless told otherwise.
+DEFAULT_PORT = 8000
 #: The npm package that provides MathJax; bump the version here and the build refreshes it.
 MATHJAX_NPM_SPEC = "mathjax@3.2.2"
 MATHJAX_ENTRY = "tex-mml-chtml.js"
@@ -219,12 +224,6 @@ _JB_MAIN = (
 
 def _build_env(source: Path) -> dict[str, str]:
     env = dict(os.environ)
-    # The Phase 0 lab finds its sysdesign module through this (or by walking up from its cwd).
-    for root in (source.parent, REPO_ROOT):
-        phase0 = root / "phases" / "phase0"
-        if phase0.is_dir():
-            env.setdefault("LEARN_PHASE0", str(phase0))
-            break
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's frozen-modules notice
     env["PYTHONUNBUFFERED"] = "1"
     pythonpath = [str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
@@ -448,14 +447,22 @@ def start_server(html_dir: Path, host: str = "127.0.0.1", port: int = 8000, *, q
     return server, f"http://{shown}:{bound_port}/"
 
 
-def serve_book(html_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve_book(
+    html_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    record: Path | None = SERVING_RECORD,
+) -> None:
     """Serve the built book until Ctrl-C (standard library only); prints nothing but "Stopped".
 
-    Raises BookServeError (an OSError) when the port is taken or the book is not built.
+    While it runs, `record` names its URL and process, for `served_url`. Raises BookServeError
+    (an OSError) when the port is taken or the book is not built.
     """
     import time
 
-    server, _url = start_server(html_dir, host, port, quiet=True)
+    server, url = start_server(html_dir, host, port, quiet=True)
+    if record is not None:
+        _write_record(record, url)
     try:
         while True:
             time.sleep(3600)
@@ -464,3 +471,44 @@ def serve_book(html_dir: Path, host: str = "127.0.0.1", port: int = 8000) -> Non
     finally:
         server.shutdown()
         server.server_close()
+        if record is not None:
+            _remove_record(record)
+
+
+def _write_record(record: Path, url: str) -> None:
+    import json
+
+    from learn.state import atomic_write
+
+    atomic_write(record, json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+
+
+def _remove_record(record: Path) -> None:
+    """Remove the record if it is still ours (another server may have replaced it)."""
+    import contextlib
+    import json
+
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(record.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            record.unlink()
+
+
+def served_url(record: Path | None = None) -> str | None:
+    """The URL a running `learn book --serve` answers on, or None when none does.
+
+    The record alone is not trusted (a killed server leaves it behind): its process must be
+    alive and its port must accept a connection.
+    """
+    import json
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        data = json.loads((record or SERVING_RECORD).read_text(encoding="utf-8"))
+        url, pid = str(data["url"]), int(data["pid"])
+        os.kill(pid, 0)
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=0.5):
+            return url
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -1,12 +1,12 @@
 """The `learn` command line: a thin layer over functions that hold the behaviour.
 
+Each command parses its options, calls one function, and hands the result to `learn.ui`.
 Exit codes: 0 success (every checkpoint passed), 1 graded work failed, 2 usage or environment
 error. Heavy modules are imported inside commands so that `learn --help` stays fast.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -22,21 +22,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-WORKSPACE_ENV = "LEARN_WORKSPACE"
-
 PhaseArg = Annotated[str, typer.Argument(help="Phase id or number, e.g. phase0 or 0.")]
 WorkspaceOpt = Annotated[
     Path | None,
     typer.Option(
         "--workspace",
         "--dir",
-        help=f"Your workspace (default: ${WORKSPACE_ENV} or ./workspace in the workbook).",
+        help="Your workspace (default: $LEARN_WORKSPACE, else the workspace you stand in, else "
+        "./workspace if it is one, else the workbook's workspace/).",
     ),
 ]
-
-
-def default_workspace() -> Path:
-    return Path(os.environ.get(WORKSPACE_ENV) or REPO_ROOT / "workspace").resolve()
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -64,32 +59,44 @@ def start(
     ] = False,
 ) -> None:
     """Write (or refresh) your workspace for a phase: the labs with solutions removed."""
+    from learn.kernel import DISPLAY_NAME, install_kernel
     from learn.regions import RegionError
     from learn.scaffold import WorkspaceConflict, start_phase
-    from learn.ui import console
+    from learn.ui import info, warn
+    from learn.workspace import command_for, resolve_workspace
 
     chosen = _phase(phase)
     if not chosen.sources:
         raise _usage_error(f"{chosen.id} has no labs yet: they arrive with its projects")
-    target = workspace or default_workspace()
+    target = resolve_workspace(workspace)
+    if target == REPO_ROOT.resolve():
+        raise _usage_error("that folder is the workbook itself; choose another with --workspace")
     try:
         result = start_phase(chosen, target, force=force)
     except WorkspaceConflict as exc:
         raise _usage_error(str(exc)) from None
     except (RegionError, FileNotFoundError) as exc:
         raise _usage_error(f"the reference code is malformed: {exc}") from None
-    console.print(
+    try:
+        install_kernel()  # the notebooks' kernel, which imports the workspace's own code
+    except OSError as exc:
+        warn(
+            f"could not install the notebooks' Jupyter kernel ({exc}); without it, notebooks "
+            "import the reference: run `python -m learn.kernel install` where you may write"
+        )
+    info(
         f"[green]Workspace ready[/]: {result.workspace} "
         f"({len(result.written)} files written, {len(result.kept)} with your edits kept)"
     )
     if result.backed_up:
-        console.print(f"Backed up {len(result.backed_up)} edited files to {result.backup_dir}")
-    console.print(f"Next: open the files under {result.workspace}, then run:")
-    console.print(f"  [bold]learn check {chosen.id}[/]" + _workspace_flag(target))
-
-
-def _workspace_flag(target: Path) -> str:
-    return "" if target.resolve() == default_workspace() else f" --workspace {target}"
+        info(f"Backed up {len(result.backed_up)} edited files to {result.backup_dir}")
+    if any(rel.endswith(".ipynb") for rel in [*result.written, *result.kept]):
+        info(
+            f"Open the notebooks with the '{DISPLAY_NAME}' kernel: it imports your workspace's "
+            "code (any other kernel imports the workbook's reference)."
+        )
+    info(f"Next: open the files under {result.workspace}, then run:")
+    info(f"  [bold]{command_for(f'check {chosen.id}', result.workspace)}[/]")
 
 
 @app.command()
@@ -109,10 +116,13 @@ def check(
         bool, typer.Option(help="With --watch: poll for changes (container mounts).")
     ] = False,
     timeout: Annotated[
-        float | None, typer.Option(help="Seconds per checkpoint test (overrides the manifest).")
+        float | None,
+        typer.Option(min=0.1, help="Seconds each checkpoint may use (overrides curriculum.yaml)."),
     ] = None,
 ) -> None:
     """Grade your phase work; prints a table, saves progress, exits 0 only if all pass."""
+    from learn.workspace import resolve_workspace
+
     chosen = _phase(phase)
     if reference and workspace:
         raise _usage_error("use either --workspace or --reference, not both")
@@ -126,7 +136,7 @@ def check(
             raise _usage_error(
                 f"{', '.join(unknown)} not in {chosen.id}; its checkpoints: {listed}"
             )
-    target = REPO_ROOT if reference else (workspace or default_workspace()).resolve()
+    target = REPO_ROOT.resolve() if reference else resolve_workspace(workspace)
     kind = "reference" if reference else "workspace"
     if kind == "workspace" and target == REPO_ROOT.resolve():
         raise _usage_error("that folder is the workbook itself (the reference); use --reference")
@@ -144,7 +154,8 @@ def check(
 def _grade_and_show(chosen, target, kind, only, timeout, json_path, junit_path) -> int:
     from learn.grader.runner import GradeRequest, GraderError, grade
     from learn.progress import record_report
-    from learn.ui import console, error, show_report
+    from learn.ui import console, error, show_report, warn
+    from learn.workspace import command_for
 
     request = GradeRequest(
         phase=chosen,
@@ -156,15 +167,19 @@ def _grade_and_show(chosen, target, kind, only, timeout, json_path, junit_path) 
     try:
         with console.status(f"Grading {chosen.id} ({kind}: {target}) ...") as status:
 
-            def on_event(event: dict) -> None:
-                if event.get("event") == "start":
-                    status.update(f"Grading {chosen.id}: checkpoint {event.get('checkpoint')} ...")
+            def on_event(event) -> None:
+                if event["event"] == "start":
+                    status.update(f"Grading {chosen.id}: checkpoint {event['checkpoint']} ...")
 
             report = grade(request, on_event=on_event)
     except GraderError as exc:
         error(str(exc))
         return 2
-    show_report(report)
+    if kind == "reference":
+        one_at_a_time = f"learn check {chosen.id} --reference -k {{id}}"
+    else:
+        one_at_a_time = command_for(f"check {chosen.id} -k {{id}}", target)
+    show_report(report, one_at_a_time)
     if json_path:
         report.write_json(json_path)
     if junit_path:
@@ -172,15 +187,13 @@ def _grade_and_show(chosen, target, kind, only, timeout, json_path, junit_path) 
     if kind == "workspace":
         state = record_report(target, report)
         if state.recovered_from:
-            console.print(
-                f"[yellow]Your state file was corrupt: set aside as {state.recovered_from}"
-            )
+            warn(f"your state file was corrupt: set aside as {state.recovered_from}")
     return report.exit_code
 
 
 @app.command("list")
 def list_(phase: Annotated[str | None, typer.Argument(help="Only this phase.")] = None) -> None:
-    """List phases and their checkpoints."""
+    """List phases and their checkpoints, with what each needs first."""
     from learn.manifest import load_manifest
     from learn.ui import show_checkpoints
 
@@ -190,56 +203,57 @@ def list_(phase: Annotated[str | None, typer.Argument(help="Only this phase.")] 
 
 @app.command()
 def progress(workspace: WorkspaceOpt = None) -> None:
-    """Show points earned per phase and the next command to run."""
+    """Show points per phase (now and best) and the next command to run."""
     from learn.manifest import load_manifest
     from learn.progress import next_step, summarise
     from learn.state import load_state
     from learn.ui import show_progress, warn
+    from learn.workspace import command_for, resolve_workspace
 
-    manifest = load_manifest()
-    state = load_state((workspace or default_workspace()).resolve())
+    target = resolve_workspace(workspace)
+    state = load_state(target)
     if state.recovered_from:
         warn(f"your state file was corrupt and was set aside as {state.recovered_from}")
-    rows, retired = summarise(state, manifest)
-    show_progress(rows, retired, next_step(rows, manifest))
+    rows, retired = summarise(state, load_manifest())
+    step = next_step(rows)
+    command = command_for(step.args, target) if step.uses_workspace else f"learn {step.args}"
+    show_progress(rows, retired, command, step.why)
 
 
 @app.command()
 def hint(checkpoint: Annotated[str, typer.Argument(help="Checkpoint id, e.g. 0.3.")]) -> None:
-    """Show a checkpoint's hint and where the book explains it."""
+    """Show a checkpoint's hint, what it needs first, and where the book explains it."""
+    from learn.book import DEFAULT_PORT, served_url
     from learn.manifest import load_manifest
-    from learn.ui import console
+    from learn.ui import show_hint
+    from learn.workspace import command_for, resolve_workspace
 
     try:
         cp = load_manifest().checkpoint(checkpoint)
     except KeyError as exc:
         raise _usage_error(str(exc).strip('"')) from None
-    console.print(f"[bold]{cp.id} {cp.title}[/] ({cp.points} points, {cp.phase})")
-    console.print(f"Hint: {cp.hint}")
     doc, _, anchor = cp.book.partition("#")
-    url = f"http://127.0.0.1:8000/{doc}.html" + (f"#{anchor}" if anchor else "")
-    console.print(f"Book: {cp.book}  ({url} while `learn book --serve` runs)")
-    console.print(f"Check just this one: learn check {cp.phase} -k {cp.id}")
+    page = f"{doc}.html" + (f"#{anchor}" if anchor else "")
+    url = served_url()
+    if url:
+        link = f"({url}{page})"
+    else:
+        link = (
+            f"(not being served now: `learn book --serve` serves it on "
+            f"http://127.0.0.1:{DEFAULT_PORT}/{page})"
+        )
+    show_hint(cp, link, command_for(f"check {cp.phase} -k {cp.id}", resolve_workspace()))
 
 
 @app.command()
 def doctor() -> None:
     """Check this machine: Python, packages, embedded PostgreSQL, GPU, disk; with fixes."""
     from learn.doctor import run_checks
-    from learn.ui import console
+    from learn.ui import console, show_doctor
 
-    ok = True
     with console.status("checking ...") as status:
-        for result in run_checks(progress=lambda name: status.update(f"checking {name} ...")):
-            if result.ok:
-                mark = "[green]  ok[/]"
-            else:
-                mark = "[yellow]note[/]" if result.optional else "[red]FAIL[/]"
-            console.print(f"{mark}  {result.name}: {result.detail}")
-            if not result.ok and result.fix:
-                console.print(f"      fix: {result.fix}")
-            ok = ok and (result.ok or result.optional)
-    raise typer.Exit(0 if ok else 1)
+        results = list(run_checks(progress=lambda name: status.update(f"checking {name} ...")))
+    raise typer.Exit(0 if show_doctor(results) else 1)
 
 
 @app.command()
@@ -250,16 +264,16 @@ def book(
 ) -> None:
     """Build the book offline (notebooks executed) and optionally serve it."""
     from learn.book import BookBuildError, BookServeError, build_book, html_dir, serve_book
-    from learn.ui import console
+    from learn.ui import info
 
     try:
         out = build_book() if build else html_dir()
     except BookBuildError as exc:
         raise _usage_error(str(exc)) from None
-    console.print(f"Book: {out / 'index.html'}")
+    info(f"Book: {out / 'index.html'}")
     if serve:
-        console.print(f"Serving on http://127.0.0.1:{port}/ (Ctrl-C stops it)")
-        console.print(
+        info(f"Serving on http://127.0.0.1:{port}/ (Ctrl-C stops it)")
+        info(
             f"Next, in another terminal: {_activate_hint()}[bold]learn doctor[/], "
             "then [bold]learn start phase0[/]"
         )
@@ -287,14 +301,14 @@ def fork(
 ) -> None:
     """Copy one project package into a standalone git repository you own."""
     from learn.fork import ForkError, fork_project
-    from learn.ui import console
+    from learn.ui import info
 
     try:
         result = fork_project(project, dest)
     except ForkError as exc:
         raise _usage_error(str(exc)) from None
-    console.print(f"[green]Forked[/] {project} into {result}")
-    console.print(f"Next: cd {result} && make test")
+    info(f"[green]Forked[/] {project} into {result}")
+    info(f"Next: cd {result} && make install && make test")
 
 
 @app.command("new-repo")
@@ -307,40 +321,53 @@ def new_repo(
     ] = False,
 ) -> None:
     """Stamp out a new repository from your Phase 0 template (or the reference one)."""
-    from learn.template import TemplateError, stamp_template
-    from learn.ui import console
+    from learn.template import TemplateError, stamp_template, template_dir
+    from learn.ui import info
+    from learn.workspace import resolve_workspace
 
-    root = REPO_ROOT if reference else (workspace or default_workspace()).resolve()
-    source = root / "phases" / "phase0" / "repo_template"
+    source = template_dir(REPO_ROOT if reference else resolve_workspace(workspace))
     if not source.is_dir():
         raise _usage_error(f"no template at {source}: run `learn start phase0` or use --reference")
     try:
         created = stamp_template(source, dest, name)
     except TemplateError as exc:
         raise _usage_error(str(exc)) from None
-    console.print(f"[green]Created[/] {created}")
-    console.print(f"Next: cd {created} && make install && make check")
+    info(f"[green]Created[/] {created}")
+    info(f"Next: cd {created} && make install && make check")
 
 
 @app.command()
 def verify(
     phase: Annotated[str | None, typer.Argument(help="Only this phase.")] = None,
+    requires: Annotated[
+        bool,
+        typer.Option(
+            "--requires",
+            help="Also prove each checkpoint's `requires` (one grading per checkpoint; slow).",
+        ),
+    ] = False,
 ) -> None:
     """Maintainers: the reference passes every checkpoint, a fresh scaffold none."""
     from learn.manifest import load_manifest
-    from learn.ui import console
-    from learn.verify import verify_phase
+    from learn.ui import console, info, show_verify, show_verify_total
+    from learn.verify import verify_phase, verify_requires
 
-    manifest = load_manifest()
-    phases = [_phase(phase)] if phase else [p for p in manifest.phases if p.checkpoints]
+    phases = [_phase(phase)] if phase else [p for p in load_manifest().phases if p.checkpoints]
     ok = True
     for chosen in phases:
-        console.print(f"[bold]Verifying {chosen.id}[/] ...")
+        info(f"[bold]Verifying {chosen.id}[/] ...")
         outcome = verify_phase(chosen)
-        for line in outcome.lines:
-            console.print(f"  {line}")
+        show_verify(chosen.id, outcome)
         ok = ok and outcome.ok
-    console.print("[green]verify: OK[/]" if ok else "[red]verify: FAILED[/]")
+        if requires:
+            with console.status(f"{chosen.id}: proving requires ...") as status:
+                label = f"{chosen.id}: only {{}} stripped"
+                proof = verify_requires(
+                    chosen, progress=lambda cid, f=label: status.update(f.format(cid))
+                )
+            show_verify(f"{chosen.id} requires", proof)
+            ok = ok and proof.ok
+    show_verify_total(ok)
     raise typer.Exit(0 if ok else 1)
 
 

@@ -145,6 +145,33 @@ def check_gpu() -> CheckResult:
     )
 
 
+def check_kernel() -> CheckResult:
+    """The lab notebooks run on the `learn` kernel, which imports the workspace's own code."""
+    from learn.kernel import KERNEL_NAME, kernel_dir, kernel_installed
+
+    ok = kernel_installed()
+    return CheckResult(
+        f"Jupyter kernel {KERNEL_NAME!r}",
+        ok,
+        str(kernel_dir()) if ok else "not installed in this environment",
+        "run `make setup` (or `python -m learn.kernel install`)",
+    )
+
+
+def check_projects() -> CheckResult:
+    """The project packages import like any installed package (editable installs)."""
+    from learn.manifest import load_manifest
+
+    landed = [p for p in load_manifest().projects if p.exists()]
+    missing = [p.id for p in landed if importlib.util.find_spec(p.id) is None]
+    return CheckResult(
+        "project packages",
+        not missing,
+        f"missing: {', '.join(missing)}" if missing else ", ".join(p.id for p in landed),
+        FIX_INSTALL,
+    )
+
+
 def check_disk() -> CheckResult:
     free = shutil.disk_usage(REPO_ROOT).free / 2**30
     return CheckResult(
@@ -181,6 +208,8 @@ CHECKS: list[tuple[str, Callable[[], CheckResult | Iterator[CheckResult]]]] = [
     ("Python", check_python),
     ("packages", check_packages),
     ("torch", check_torch),
+    ("project packages", check_projects),
+    ("Jupyter kernel", check_kernel),
     ("embedded PostgreSQL", check_postgres),
     ("GPU", check_gpu),
     ("disk", check_disk),

@@ -8,20 +8,17 @@ wheel and pandas<3), and commits it as the first commit of a new git repository.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
-from learn import DEBRIS_DIR_SUFFIXES, DEBRIS_DIRS, DEBRIS_SUFFIXES, REPO_ROOT
+from learn import REPO_ROOT
+from learn.files import GitError, clear_folder, copy_tree, init_repository
 
-IGNORED = shutil.ignore_patterns(
-    *DEBRIS_DIRS,
-    *(f"*{suffix}" for suffix in (*DEBRIS_SUFFIXES, *DEBRIS_DIR_SUFFIXES)),
-    ".learn",
-)
+#: The workbook's pins that a fork takes along (they reference nothing outside the file).
+CONSTRAINTS = REPO_ROOT / "constraints.txt"
 
 
 class ForkError(ValueError):
-    """The fork cannot be made; nothing was written."""
+    """The fork cannot be made; nothing is left behind in the destination."""
 
 
 def fork_project(project_id: str, dest: Path) -> Path:
@@ -44,33 +41,19 @@ def fork_project(project_id: str, dest: Path) -> Path:
 def fork_directory(source: Path, dest: Path) -> Path:
     """Copy `source` into a new git repository at `dest` (which must be new or empty)."""
     dest = dest.resolve()
+    if dest.exists() and not dest.is_dir():
+        raise ForkError(f"{dest} exists and is not a folder; choose a new folder")
     if dest.exists() and any(dest.iterdir()):
         raise ForkError(f"{dest} exists and is not empty; choose a new folder")
     if not (source / "pyproject.toml").is_file():
         raise ForkError(f"{source} is not a package (no pyproject.toml)")
-    shutil.copytree(source, dest, ignore=IGNORED, dirs_exist_ok=True)
-    constraints = REPO_ROOT / "constraints.txt"
-    if constraints.is_file() and not (dest / "constraints.txt").exists():
-        shutil.copy2(constraints, dest / "constraints.txt")
-    _git_init(dest)
+    created = not dest.exists()
+    try:
+        copy_tree(source, dest)
+        if CONSTRAINTS.is_file() and not (dest / "constraints.txt").exists():
+            shutil.copy2(CONSTRAINTS, dest / "constraints.txt")
+        init_repository(dest, message="Fork from the AI Architect Workbook")
+    except (OSError, GitError) as exc:
+        clear_folder(dest, remove_root=created)
+        raise ForkError(f"could not fork into {dest}: {exc}") from None
     return dest
-
-
-def _git_init(dest: Path) -> None:
-    if shutil.which("git") is None:
-        return  # still a usable folder; the learner can `git init` later
-    run = lambda *args: subprocess.run(  # noqa: E731
-        ["git", *args], cwd=dest, check=True, capture_output=True, text=True
-    )
-    run("init", "-q", "-b", "main")
-    run("add", "-A")
-    run(
-        "-c",
-        "user.name=AI Architect Workbook",
-        "-c",
-        "user.email=workbook@localhost",
-        "commit",
-        "-q",
-        "-m",
-        "Fork from the AI Architect Workbook",
-    )

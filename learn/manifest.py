@@ -32,6 +32,8 @@ class Checkpoint:
     phase: str
     timeout: float
     renamed_from: tuple[str, ...] = ()
+    #: Checkpoints whose code this one's tests run too: they must pass first.
+    requires: tuple[str, ...] = ()
 
     @property
     def book_doc(self) -> str:
@@ -135,6 +137,13 @@ def _strings(entry: dict, key: str, where: str) -> tuple[str, ...]:
     return tuple(values)
 
 
+def _list(entry: dict, key: str, where: str) -> list:
+    values = entry.get(key) or []
+    if not isinstance(values, list):
+        raise ManifestError(f"{where}: field {key!r} should be a list")
+    return values
+
+
 def parse_manifest(data: dict) -> Manifest:
     """Validate the raw YAML mapping and build the typed manifest."""
     if not isinstance(data, dict):
@@ -182,6 +191,7 @@ def parse_manifest(data: dict) -> Manifest:
                     phase=pid,
                     timeout=float(c.get("timeout", default_timeout)),
                     renamed_from=_strings(c, "renamed_from", cwhere),
+                    requires=tuple(str(r) for r in _list(c, "requires", cwhere)),
                 )
             )
         phases.append(
@@ -228,6 +238,20 @@ def _check_references(manifest: Manifest) -> None:
     for project in manifest.projects:
         if project.phase not in phase_ids:
             raise ManifestError(f"project {project.id}: unknown phase {project.phase!r}")
+    _check_requires(manifest)
+
+
+def _check_requires(manifest: Manifest) -> None:
+    """`requires` names earlier checkpoints of the manifest, so the order is always valid."""
+    order = {c.id: i for i, c in enumerate(manifest.all_checkpoints())}
+    for cp in manifest.all_checkpoints():
+        for needed in cp.requires:
+            if needed not in order:
+                raise ManifestError(f"checkpoint {cp.id}: requires unknown checkpoint {needed!r}")
+            if order[needed] >= order[cp.id]:
+                raise ManifestError(
+                    f"checkpoint {cp.id}: requires {needed}, which does not come before it"
+                )
 
 
 def read_manifest(path: Path) -> Manifest:

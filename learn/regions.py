@@ -37,6 +37,8 @@ class Region:
 
 #: Maps a region to the text the learner sees in its place (one line, without indentation).
 Describe = Callable[[Region], str]
+#: Which regions to strip; the others stay as written, markers included (None: strip all).
+Select = Callable[[Region], bool] | None
 
 
 def find_regions(text: str, source: str = "<text>") -> list[Region]:
@@ -51,6 +53,7 @@ def strip_regions(
     source: str = "<text>",
     python: bool | None = None,
     check_syntax: bool = True,
+    select: Select = None,
 ) -> str:
     """Return the scaffold version of `text`.
 
@@ -58,9 +61,10 @@ def strip_regions(
     Python (or a ``# TODO`` comment elsewhere) at the marker's indentation, unless a prompt
     region follows it, whose lines are uncommented instead. When `python` (inferred from
     `source` ending in ``.py`` by default) and `check_syntax`, the result must still parse.
+    `select` strips only some regions (`learn verify --requires` strips one checkpoint's).
     """
     is_python = source.endswith(".py") if python is None else python
-    _, output = _scan(text.splitlines(keepends=True), source, describe, is_python)
+    _, output = _scan(text.splitlines(keepends=True), source, describe, is_python, select)
     result = "".join(output)
     if is_python and check_syntax:
         try:
@@ -78,6 +82,7 @@ def _scan(
     source: str,
     describe: Describe | None = None,
     is_python: bool = True,
+    select: Select = None,
 ) -> tuple[list[Region], list[str]]:
     regions: list[Region] = []
     out: list[str] = []
@@ -95,7 +100,9 @@ def _scan(
                 prompt_end = _find_end(lines, end + 1, END_PROMPT, source, "PROMPT")
             region = Region(begin["id"], what, i + 1, (prompt_end or end) + 1)
             regions.append(region)
-            if prompt_end is not None:
+            if describe is not None and select is not None and not select(region):
+                out.extend(lines[i : region.last_line])  # kept as written
+            elif prompt_end is not None:
                 out.extend(_uncomment(lines[end + 2 : prompt_end]))
             elif describe is not None:
                 message = describe(region)
@@ -160,7 +167,7 @@ def find_notebook_regions(raw: str, source: str) -> list[Region]:
     return regions
 
 
-def strip_notebook(raw: str, describe: Describe, source: str) -> str:
+def strip_notebook(raw: str, describe: Describe, source: str, select: Select = None) -> str:
     """The scaffold of a notebook: regions stripped in code cells, outputs cleared."""
     notebook = _load_notebook(raw, source)
     for n, cell in enumerate(notebook["cells"]):
@@ -168,7 +175,12 @@ def strip_notebook(raw: str, describe: Describe, source: str) -> str:
             continue
         # Cells may hold IPython magics, so they are not checked with the Python parser.
         text = strip_regions(
-            _cell_source(cell), describe, f"{source} cell {n}", python=True, check_syntax=False
+            _cell_source(cell),
+            describe,
+            f"{source} cell {n}",
+            python=True,
+            check_syntax=False,
+            select=select,
         )
         cell["source"] = text.splitlines(keepends=True)
         cell["outputs"] = []

@@ -14,19 +14,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from learn import DEBRIS_DIRS, DEBRIS_SUFFIXES, REPO_ROOT, is_debris_dir
+from learn import REPO_ROOT
+from learn.files import iter_files
 from learn.manifest import Manifest, Phase, load_manifest
 from learn.regions import (
     Region,
     RegionError,
+    Select,
     find_notebook_regions,
     find_regions,
     strip_notebook,
     strip_regions,
 )
 from learn.state import PhaseRecord, load_state, now_iso, save_state
-
-SKIP_DIRS = DEBRIS_DIRS | {"_build"}
 
 
 class WorkspaceConflict(Exception):
@@ -62,13 +62,7 @@ def iter_source_files(phase: Phase, root: Path = REPO_ROOT) -> list[Path]:
         base = root / source
         if not base.is_dir():
             raise FileNotFoundError(f"phase {phase.id}: source folder {source} does not exist")
-        for path in sorted(base.rglob("*")):
-            rel = path.relative_to(root)
-            if path.is_dir() or path.suffix in DEBRIS_SUFFIXES:
-                continue
-            if any(part in SKIP_DIRS or is_debris_dir(part) for part in rel.parts):
-                continue
-            files.append(rel)
+        files.extend(Path(source) / rel for rel in iter_files(base))
     return files
 
 
@@ -87,8 +81,8 @@ def describer(manifest: Manifest):
     return describe
 
 
-def scaffold_file(rel: Path, data: bytes, manifest: Manifest) -> bytes:
-    """The learner's version of one reference file."""
+def scaffold_file(rel: Path, data: bytes, manifest: Manifest, select: Select = None) -> bytes:
+    """The learner's version of one reference file (`select`: strip only those regions)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -97,8 +91,8 @@ def scaffold_file(rel: Path, data: bytes, manifest: Manifest) -> bytes:
         return data
     describe = describer(manifest)
     if rel.suffix == ".ipynb":
-        return strip_notebook(text, describe, str(rel)).encode("utf-8")
-    return strip_regions(text, describe, str(rel)).encode("utf-8")
+        return strip_notebook(text, describe, str(rel), select).encode("utf-8")
+    return strip_regions(text, describe, str(rel), select=select).encode("utf-8")
 
 
 def file_regions(rel: Path, data: bytes) -> list[Region]:
@@ -111,13 +105,25 @@ def file_regions(rel: Path, data: bytes) -> list[Region]:
     return find_regions(text, str(rel))
 
 
-def build_scaffold(phase: Phase, root: Path = REPO_ROOT) -> dict[str, bytes]:
+def build_scaffold(phase: Phase, root: Path = REPO_ROOT, select: Select = None) -> dict[str, bytes]:
     """The phase's scaffold in memory: repository-relative path -> content."""
     manifest = load_manifest()
     return {
-        rel.as_posix(): scaffold_file(rel, (root / rel).read_bytes(), manifest)
+        rel.as_posix(): scaffold_file(rel, (root / rel).read_bytes(), manifest, select)
         for rel in iter_source_files(phase, root)
     }
+
+
+def write_scaffold(phase: Phase, dest: Path, select: Select = None) -> None:
+    """Write the phase's scaffold into `dest` as is: no state, no conflict checks.
+
+    For throw-away trees (`learn verify --requires`, tests); learners get `start_phase`.
+    """
+    for rel, content in build_scaffold(phase, select=select).items():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        target.chmod((REPO_ROOT / rel).stat().st_mode & 0o777)
 
 
 def start_phase(phase: Phase, workspace: Path, force: bool = False) -> StartResult:

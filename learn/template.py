@@ -23,11 +23,10 @@ import keyword
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from learn import DEBRIS_DIRS, DEBRIS_SUFFIXES, is_debris_dir
+from learn.files import GitError, clear_folder, init_repository, iter_files
 
 #: Where the template sits inside a graded root (repository or workspace).
 TEMPLATE_RELPATH = Path("phases/phase0/repo_template")
@@ -35,16 +34,10 @@ TEMPLATE_RELPATH = Path("phases/phase0/repo_template")
 #: Suffix of template files that become valid only once the placeholders are substituted.
 TEMPLATE_SUFFIX = ".tmpl"
 
-#: Folders never copied: caches and environments a learner may have created inside the template.
-SKIP_DIRS = DEBRIS_DIRS
-SKIP_SUFFIXES = DEBRIS_SUFFIXES
-
 _PLACEHOLDER = re.compile(r"\{\{\s*(project_name|package_name)\s*\}\}")
 # A distribution name as PEP 508 allows it: letters, digits, '.', '_', '-', alphanumeric ends.
 _PROJECT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _PACKAGE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-_GIT_IDENTITY = {"user.name": "AI Architect Workbook learner", "user.email": "learner@example.com"}
 
 
 class TemplateError(ValueError):
@@ -167,91 +160,41 @@ def stamp_template(
     try:
         _copy_tree(source, dest, names)
     except BaseException:
-        _clear(dest, remove_root=created)
+        clear_folder(dest, remove_root=created)
         raise
     if init_git:
-        init_repository(dest, message=f"Initial commit of {project_name} from the template")
+        try:
+            init_repository(dest, message=f"Initial commit of {project_name} from the template")
+        except GitError as exc:
+            raise TemplateError(str(exc)) from None
     return dest
 
 
 def _copy_tree(source: Path, dest: Path, names: dict[str, str]) -> None:
     """Copy `source` into the existing folder `dest`, rendering names and contents."""
-    folders: list[tuple[Path, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(source):
-        dirnames[:] = sorted(d for d in dirnames if not is_debris_dir(d))
-        here = Path(dirpath)
-        target_dir = dest / render(str(here.relative_to(source)), names)
+    folders: set[Path] = set()
+    for rel in iter_files(source):
+        src = source / rel
+        target_dir = dest / render(str(rel.parent), names)
         target_dir.mkdir(parents=True, exist_ok=True)
-        folders.append((here, target_dir))
-        for filename in sorted(filenames):
-            if filename.endswith(SKIP_SUFFIXES):
-                continue
-            src = here / filename
-            name = render(filename, names)
-            if name.endswith(TEMPLATE_SUFFIX) and len(name) > len(TEMPLATE_SUFFIX):
-                name = name[: -len(TEMPLATE_SUFFIX)]
-            target = target_dir / name
-            if target.exists():
-                raise TemplateError(f"two template files both stamp to {target.relative_to(dest)}")
-            if src.is_symlink():
-                os.symlink(os.readlink(src), target)
-                continue
-            data = src.read_bytes()
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError:
-                target.write_bytes(data)  # binary: copied as is
-            else:
-                target.write_bytes(render(strip_markers(text), names).encode("utf-8"))
-            shutil.copymode(src, target)
-    for here, target_dir in reversed(folders):  # last, so a read-only folder is filled first
-        shutil.copymode(here, target_dir)
-
-
-def _clear(folder: Path, *, remove_root: bool) -> None:
-    """Undo a partial stamp: remove `folder`'s contents (and `folder` if we created it)."""
-    if remove_root:
-        shutil.rmtree(folder, ignore_errors=True)
-        return
-    for child in folder.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
+        folders.update(rel.parents)
+        name = render(rel.name, names)
+        if name.endswith(TEMPLATE_SUFFIX) and len(name) > len(TEMPLATE_SUFFIX):
+            name = name[: -len(TEMPLATE_SUFFIX)]
+        target = target_dir / name
+        if target.exists():
+            raise TemplateError(f"two template files both stamp to {target.relative_to(dest)}")
+        if src.is_symlink():
+            os.symlink(os.readlink(src), target)
+            continue
+        data = src.read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            target.write_bytes(data)  # binary: copied as is
         else:
-            child.unlink(missing_ok=True)
-
-
-def _git_env() -> dict[str, str]:
-    """The environment for git, without variables that would point it at another repository."""
-    drop = {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_PREFIX"}
-    return {k: v for k, v in os.environ.items() if k not in drop}
-
-
-def init_repository(folder: Path, message: str = "Initial commit") -> bool:
-    """``git init`` `folder` and commit everything in it; return False when git is not installed.
-
-    A user name and e-mail are set in the new repository's own config only when git has none
-    (a fresh CI runner or container), so the commit works everywhere without touching global
-    settings. Raises `TemplateError` when a git command fails.
-    """
-    git = shutil.which("git")
-    if git is None:
-        return False
-    env = _git_env()
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [git, *args], cwd=folder, env=env, capture_output=True, text=True, check=False
-        )
-        if check and proc.returncode != 0:
-            raise TemplateError(
-                f"git {' '.join(args)} failed in {folder}: {(proc.stderr or proc.stdout).strip()}"
-            )
-        return proc
-
-    run("init", "--quiet", "--initial-branch=main")
-    for key, value in _GIT_IDENTITY.items():
-        if not run("config", "--get", key, check=False).stdout.strip():
-            run("config", "--local", key, value)
-    run("add", "--all")
-    run("-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-m", message)
-    return True
+            target.write_bytes(render(strip_markers(text), names).encode("utf-8"))
+        shutil.copymode(src, target)
+    # Last and deepest first, so a read-only folder is filled before it loses its write bit.
+    for rel in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        shutil.copymode(source / rel, dest / render(str(rel), names))

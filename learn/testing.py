@@ -40,7 +40,7 @@ def import_learner(name: str) -> ModuleType:
     that failed to import is dropped from the cache so the next test reports it again.
     """
     try:
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
     except SyntaxError as exc:
         sys.modules.pop(name, None)
         where = f"{exc.filename}, line {exc.lineno}" if exc.filename else "unknown file"
@@ -53,3 +53,20 @@ def import_learner(name: str) -> ModuleType:
     except Exception as exc:  # the learner's module crashed while importing
         sys.modules.pop(name, None)
         raise LearnerCodeError(f"importing {name!r} raised {type(exc).__name__}: {exc}") from exc
+    _check_origin(name, module)
+    return module
+
+
+def _check_origin(name: str, module: ModuleType) -> None:
+    """Refuse a module that came from outside the graded root: that would grade other code."""
+    root = target_root()
+    origin = getattr(module, "__file__", None)
+    if root == REPO_ROOT.resolve() or origin is None:
+        return
+    if not Path(origin).resolve().is_relative_to(root):
+        sys.modules.pop(name, None)
+        raise LearnerCodeError(
+            f"{name!r} was imported from {origin}, outside the graded folder {root}: "
+            "is a file of your workspace missing (an __init__.py, say)? "
+            "`learn start` restores missing files"
+        )

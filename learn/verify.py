@@ -15,19 +15,21 @@ from learn import REPO_ROOT
 from learn.grader.report import Report
 from learn.grader.runner import GradeRequest, grade
 from learn.manifest import Phase
-from learn.scaffold import file_regions, iter_source_files, start_phase
+from learn.scaffold import file_regions, iter_source_files, start_phase, write_scaffold
 
 
 @dataclass
 class VerifyOutcome:
-    ok: bool = True
-    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
     reference: Report | None = None
     scaffold: Report | None = None
 
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
     def problem(self, line: str) -> None:
-        self.ok = False
-        self.lines.append(f"FAIL {line}")
+        self.problems.append(line)
 
 
 def check_regions(phase: Phase, outcome: VerifyOutcome) -> None:
@@ -50,9 +52,6 @@ def verify_phase(phase: Phase) -> VerifyOutcome:
     for cp in reference.checkpoints:
         if cp.status != "passed":
             outcome.problem(f"{cp.id} fails on the reference: {cp.status}: {cp.message}")
-    outcome.lines.append(
-        f"reference: {reference.earned}/{reference.possible} points in {reference.duration:.1f} s"
-    )
     with tempfile.TemporaryDirectory(prefix="learn-verify-") as tmp:
         workspace = Path(tmp) / "workspace"
         start_phase(phase, workspace)
@@ -61,7 +60,49 @@ def verify_phase(phase: Phase) -> VerifyOutcome:
     for cp in scaffold.checkpoints:
         if cp.earned:
             outcome.problem(f"{cp.id} passes on a fresh scaffold: it grades nothing you write")
-    outcome.lines.append(
-        f"fresh scaffold: {scaffold.earned}/{scaffold.possible} points in {scaffold.duration:.1f} s"
-    )
+    return outcome
+
+
+def dependents(phase: Phase) -> dict[str, set[str]]:
+    """For each checkpoint, the checkpoints that require it, directly or through others."""
+    direct = {cp.id: set(cp.requires) for cp in phase.checkpoints}
+    closure = {cid: set() for cid in direct}
+    for cid in direct:  # requires always point backwards (the manifest checks), so no cycles
+        stack = list(direct[cid])
+        while stack:
+            needed = stack.pop()
+            if needed in closure and cid not in closure[needed]:
+                closure[needed].add(cid)
+                stack.extend(direct.get(needed, ()))
+    return closure
+
+
+def verify_requires(phase: Phase, progress=None) -> VerifyOutcome:
+    """Prove each checkpoint's `requires`: strip one checkpoint's regions, see what fails.
+
+    With only checkpoint X stripped from the reference, exactly X and the checkpoints that
+    (transitively) require X may fail. A checkpoint failing beyond that needs a `requires`
+    entry; one that declares X yet passes without it declares too much. One grading run per
+    checkpoint: a maintainer's tool (`learn verify --requires`), too slow for every CI run.
+    """
+    outcome = VerifyOutcome()
+    needed_by = dependents(phase)
+    for cp in phase.checkpoints:
+        if progress:
+            progress(cp.id)
+        with tempfile.TemporaryDirectory(prefix="learn-requires-") as tmp:
+            workspace = Path(tmp) / "workspace"
+            write_scaffold(phase, workspace, select=lambda r, cid=cp.id: r.checkpoint == cid)
+            report = grade(GradeRequest(phase=phase, target=workspace, target_kind="workspace"))
+        failing = {row.id for row in report.checkpoints if row.status != "passed"}
+        allowed = {cp.id} | needed_by[cp.id]
+        for extra in sorted(failing - allowed):
+            outcome.problem(
+                f"{extra} fails when only {cp.id} is stripped: declare `requires: [{cp.id}]` "
+                f"for {extra}, or make its tests independent of {cp.id}"
+            )
+        if cp.id not in failing:
+            outcome.problem(f"{cp.id} passes with its own regions stripped: it grades nothing")
+        for declared in sorted(needed_by[cp.id] - failing):
+            outcome.problem(f"{declared} requires {cp.id} but passes without it")
     return outcome

@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs, when missing: chromium (the book's browser
-# test) and npm (fetches MathJax so the book renders math offline). Needs root or sudo; without
-# either it explains what to install and exits non-zero.
+# test), npm (fetches MathJax so the book renders math offline), and podman with runc,
+# debootstrap and buildah (tests/test_images.py builds and runs real images; learn/containers/
+# bootstraps their Debian base; only as root, since those tests need root and skip otherwise).
+# Needs root or sudo; without either it explains what to install and exits non-zero. Quick and
+# silent when everything is present.
 set -euo pipefail
 
 missing=()
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
-command -v git >/dev/null 2>&1 || missing+=(git)
-command -v make >/dev/null 2>&1 || missing+=(make)
+need() { # need COMMAND PACKAGE: queue PACKAGE when COMMAND is not on PATH (or in /usr/sbin)
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || missing+=("$2")
+}
+need chromium chromium
+need npm npm
+need git git
+need make make
+if [ "$(id -u)" -eq 0 ]; then # the image tests run as root only (rootful podman, debootstrap)
+  need podman podman
+  need runc runc
+  need buildah buildah
+  need debootstrap debootstrap
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -1,19 +1,11 @@
-"""Shared fixtures for the workbook's own tests."""
+"""Shared fixtures for the workbook's own tests (helpers live in support.py)."""
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from learn import REPO_ROOT
-
-
-def learn_command(*args: str) -> list[str]:
-    """The `learn` CLI as a subprocess command line, run by this interpreter."""
-    return [sys.executable, "-m", "learn.cli", *args]
 
 
 @pytest.fixture
@@ -24,36 +16,20 @@ def reference_workspace(tmp_path) -> Path:
     return ws
 
 
-def install_and_test_fork(dest: Path, tmp_path: Path) -> subprocess.CompletedProcess:
-    """Install a forked package on its own (no workbook on the path), then run its tests.
+#: Modules whose tests are long and independent: spread over the workers, not kept together.
+SPREAD_MODULES = frozenset({"test_projects"})
 
-    No build isolation and --no-deps: setuptools and the test dependencies come from this
-    venv, so nothing is downloaded. Returns the finished pytest run.
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under `--dist loadgroup`, keep each module's tests on one worker.
+
+    Their module- and session-scoped fixtures (a built book, a podman image, a stamped
+    repository) are then built once, not once per worker; modules in SPREAD_MODULES, and
+    tests that name their own xdist_group, are left as they are.
     """
-    site = tmp_path / "site"
-    install = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            site,
-            dest,
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
-    env = {**os.environ, "PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("LEARN_TARGET", None)
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=dest,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    for item in items:
+        module = getattr(getattr(item, "module", None), "__name__", "other")
+        if module in SPREAD_MODULES or item.get_closest_marker("xdist_group"):
+            continue
+        item.add_marker(pytest.mark.xdist_group(module))

@@ -57,6 +57,7 @@ def test_help_does_not_import_heavy_libraries():
         (["check", "phase2"], "no checkpoints yet"),
         (["fork", "nope", "/tmp/x"], "unknown project"),
         (["check", "phase0", "--workspace", str(REPO_ROOT)], "use --reference"),
+        (["check", "phase0", "--reference", "--timeout", "0"], "Invalid value for '--timeout'"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(args, message):
@@ -136,3 +137,57 @@ def test_check_reference_json_report_validates_against_schema(tmp_path):
 
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite.get("tests") == "1" and suite.get("failures") == "0"
+
+
+def test_hint_links_to_the_port_the_book_is_served_on(tmp_path, monkeypatch):
+    """`learn book --serve --port N` records where it serves; `learn hint` links there."""
+    import signal
+    import textwrap
+    import time
+
+    import learn.book
+
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "index.html").write_text("<html>book</html>")
+    record = tmp_path / "serving.json"
+    code = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from learn.book import serve_book
+        serve_book(Path({str(html)!r}), port=0, record=Path({str(record)!r}))
+        """
+    )
+    server = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 30
+        while not record.exists():
+            assert time.monotonic() < deadline and server.poll() is None, "server did not start"
+            time.sleep(0.05)
+        url = learn.book.served_url(record)
+        assert url and url.startswith("http://127.0.0.1:") and not url.endswith(":8000/")
+        monkeypatch.setattr(learn.book, "SERVING_RECORD", record)
+        result = runner.invoke(app, ["hint", "0.4"])
+        assert f"{url}phase0/slos.html" in flat(result), flat(result)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=10)
+    assert not record.exists(), "the record goes with the server"
+    assert learn.book.served_url(record) is None
+    result = runner.invoke(app, ["hint", "0.4"])
+    assert "not being served now" in flat(result) and ":8000/phase0/slos.html" in flat(result)
+
+
+def test_text_with_brackets_is_printed_as_written():
+    """A hint or message like `[y == k]` or `[/x]` is text, not Rich markup."""
+    from learn import ui
+    from learn.manifest import Checkpoint
+
+    cp = Checkpoint("9.1", "Odd [title]", 5, "p_k - [y == k], then [/bold]", "b", "phase9", 20)
+    with ui.console.capture() as captured:
+        ui.show_hint(cp, "(link)", "learn check phase9 -k 9.1")
+    text = captured.get()
+    assert "p_k - [y == k], then [/bold]" in text and "Odd [title]" in text
+    with ui.err_console.capture() as captured:
+        ui.error("bad [/oops] input")
+    assert "bad [/oops] input" in captured.get()

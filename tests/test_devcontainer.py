@@ -369,6 +369,28 @@ def test_workbook_devcontainer_matches_the_schema() -> None:
     assert devcontainer["postCreateCommand"] == "make setup"
 
 
+def dockerfile_base(text: str) -> tuple[str, str | None]:
+    """The first FROM's image with build arguments resolved to their defaults, and the name
+    of the argument it came from (None when the base is written out)."""
+    defaults = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", text, re.M | re.I))
+    froms = re.findall(r"^FROM\s+(?:--platform=\S+\s+)?(\S+)", text, re.M | re.I)
+    assert froms, "the Dockerfile has no FROM line"
+    argument = re.fullmatch(r"\$\{?(\w+)\}?", froms[0])
+    if argument is None:
+        return froms[0], None
+    name = argument.group(1)
+    assert name in defaults, f"FROM {froms[0]}: ARG {name} has no default"
+    return defaults[name], name
+
+
+def test_dockerfile_base_parser() -> None:
+    text = "# c\nARG BASE=python:3.11-bookworm\nFROM ${BASE}\nRUN x\nFROM other\n"
+    assert dockerfile_base(text) == ("python:3.11-bookworm", "BASE")
+    assert dockerfile_base("FROM --platform=linux/amd64 debian:12 AS b\n") == ("debian:12", None)
+    with pytest.raises(AssertionError, match="ARG NOPE has no default"):
+        dockerfile_base("ARG NOPE\nFROM $NOPE\n")
+
+
 def test_workbook_devcontainer_image_is_python_311_bookworm_with_chromium() -> None:
     devcontainer = load_json(REPO_ROOT / ".devcontainer" / "devcontainer.json")
     if "image" in devcontainer:
@@ -378,15 +400,26 @@ def test_workbook_devcontainer_image_is_python_311_bookworm_with_chromium() -> N
         build = devcontainer["build"]
         dockerfile = REPO_ROOT / ".devcontainer" / build["dockerfile"]
         assert dockerfile.is_file(), f"missing {dockerfile}"
-        text = dockerfile.read_text(encoding="utf-8")
-        froms = re.findall(r"^FROM\s+(?:--platform=\S+\s+)?(\S+)", text, re.M | re.I)
-        assert froms, "the Dockerfile has no FROM line"
-        image = froms[0]
-        install = text
+        install = dockerfile.read_text(encoding="utf-8")
+        image, _ = dockerfile_base(install)
     assert re.search(r"python:.*3\.11.*-bookworm$", image), image
     assert re.search(r"apt-get install[^\n]*(\\\n[^\n]*)*\bchromium\b", install), (
         "the DevContainer must install Debian's chromium for the book's browser test"
     )
+
+
+def test_workbook_devcontainer_builds_from_a_base_argument_with_its_user() -> None:
+    """`make devcontainer-check` builds the Dockerfile FROM a bootstrapped Debian base: the base
+    is a build argument, and the remoteUser the devcontainers image has is made when missing."""
+    devcontainer = load_json(REPO_ROOT / ".devcontainer" / "devcontainer.json")
+    text = (REPO_ROOT / ".devcontainer" / devcontainer["build"]["dockerfile"]).read_text()
+    _, argument = dockerfile_base(text)
+    assert argument is not None, "the DevContainer's base must be a build argument (ARG)"
+    user = devcontainer["remoteUser"]
+    assert re.search(rf"id -u {user}\b[^\n]*\|\|\s*useradd\b[^\n]*\b{user}$", text, re.M), (
+        f"the Dockerfile must create the remoteUser {user} on a base that lacks it"
+    )
+    assert "devcontainer-check" in makefile_targets(REPO_ROOT / "Makefile")
 
 
 def test_workbook_workflow() -> None:
@@ -394,11 +427,11 @@ def test_workbook_workflow() -> None:
     validate(workflow, WORKFLOW_SCHEMA, ".github/workflows/ci.yml")
     assert {"push", "pull_request"} <= set(workflow["on"])
     assert all(job["runs-on"] == "ubuntu-latest" for job in workflow["jobs"].values())
-    # Python 3.11 on Debian 12, as CI's own machines: the job runs in that container.
-    assert all(
-        re.fullmatch(r"python:3\.11(\.\d+)?-bookworm", job["container"])
-        for job in workflow["jobs"].values()
-    )
+    # Python 3.11 on Debian 12, as CI's own machines: the job runs in that container,
+    # privileged, since the image tests bootstrap a base (mounts) and run podman inside it.
+    for job in workflow["jobs"].values():
+        assert re.fullmatch(r"python:3\.11(\.\d+)?-bookworm", job["container"]["image"])
+        assert "--privileged" in job["container"].get("options", "")
     runs = [s.get("run") for j in workflow["jobs"].values() for s in j["steps"]]
     assert "bash .ci/run" in runs
 

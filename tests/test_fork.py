@@ -1,10 +1,11 @@
 """`learn fork`: a project becomes a standalone repository that installs and tests alone."""
 
+import os
 import subprocess
 import textwrap
 
 import pytest
-from conftest import install_and_test_fork
+from support import install_and_test_fork
 
 from learn.fork import ForkError, fork_directory
 
@@ -61,3 +62,30 @@ def test_fork_refuses_a_non_empty_destination(project, tmp_path):
 def test_fork_refuses_a_folder_that_is_not_a_package(tmp_path):
     with pytest.raises(ForkError, match="no pyproject.toml"):
         fork_directory(tmp_path, tmp_path / "out")
+
+
+def test_a_failing_git_is_a_fork_error_and_leaves_nothing(project, tmp_path, monkeypatch):
+    """git failing (here: a stand-in that always exits 1) is reported, never a traceback."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "git").write_text("#!/bin/sh\necho 'fatal: simulated failure' >&2\nexit 1\n")
+    (fake / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    dest = tmp_path / "fork"
+    with pytest.raises(ForkError, match="simulated failure"):
+        fork_directory(project, dest)
+    assert not dest.exists(), "a failed fork removes what it wrote"
+
+
+def test_the_fork_run_cannot_see_the_workbook(project, tmp_path):
+    """The fork's tests run with the workbook's editable installs hidden: `learn` too."""
+    (project / "tests" / "test_alone.py").write_text(
+        "import importlib.util\n\n"
+        "def test_workbook_is_hidden():\n"
+        "    for name in ('learn', 'scratch_ml', 'tabular_service'):\n"
+        "        assert importlib.util.find_spec(name) is None, name\n"
+    )
+    dest = fork_directory(project, tmp_path / "fork")
+    result = install_and_test_fork(dest, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import learn_command
+from support import check_rows, learn_command, start_workspace
 
 LATENCY = "phases/phase0/sysdesign/latency.py"
 TIMEOUT = 3  # seconds per checkpoint test for these runs
@@ -70,3 +70,12 @@ def test_broken_workspace_gives_error_rows_and_exit_1(tmp_path, reference_worksp
     # Bound: every broken test may use its limit plus the kill grace, plus a restart each.
     tests_broken = sum(len(rows[c]["tests"]) for c in broken)
     assert elapsed < 60 + tests_broken * (TIMEOUT + 5 + 5), elapsed
+
+
+def test_a_workspace_never_falls_back_on_the_reference(tmp_path):
+    """A learner package without its __init__.py must not import the installed reference."""
+    ws = start_workspace("phase1", tmp_path / "ws")
+    (ws / "projects/scratch_ml/src/scratch_ml/__init__.py").unlink()
+    row = check_rows("phase1", ws, tmp_path / "r.json", "-k", "1.1")["1.1"]
+    assert row["status"] != "passed", "the reference was graded instead of the workspace"
+    assert row["earned"] == 0

@@ -78,9 +78,9 @@ def test_progress_follows_renames_and_keeps_retired_results():
     rows, retired = summarise(state, manifest)
     assert rows[0].passed == 1 and rows[0].earned == first["points"]
     assert retired == ["8.8"]
-    assert next_step(rows, manifest) == "learn check phase0"
+    assert next_step(rows).args == "check phase0 -k 0.2"
 
 
 def test_next_step_for_a_new_learner_is_start():
     rows, _ = summarise(State(), load_manifest())
-    assert next_step(rows, load_manifest()) == "learn start phase0"
+    assert next_step(rows).args == "start phase0"

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from learn import REPO_ROOT
+from learn.files import iter_files
 from learn.template import (
-    SKIP_DIRS,
     TemplateError,
     default_package_name,
     stamp_template,
@@ -322,11 +322,7 @@ def test_reference_makefile_works_with_markers_present(tmp_path: Path) -> None:
 
 def template_files() -> list[Path]:
     """The reference template's files, without the caches tools leave in it (.ruff_cache)."""
-    return [
-        path
-        for path in sorted(TEMPLATE.rglob("*"))
-        if path.is_file() and not SKIP_DIRS.intersection(path.relative_to(TEMPLATE).parts)
-    ]
+    return [TEMPLATE / rel for rel in iter_files(TEMPLATE)]
 
 
 @pytest.fixture(scope="module")

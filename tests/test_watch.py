@@ -6,7 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import learn_command
+from support import learn_command
 
 from learn.watch import relevant
 

@@ -5,18 +5,14 @@ parsing pytest's text output. Each line is written and flushed as it happens, so
 code kills the interpreter (``os._exit``, a segfault) the grader still knows which test was
 running and what finished before it.
 
-Events, one JSON object per line:
-- ``{"event": "collected", "items": [{"nodeid", "checkpoint"}]}``
-- ``{"event": "collect_error", "nodeid", "message"}``
-- ``{"event": "start", "nodeid", "checkpoint"}``
-- ``{"event": "end", "nodeid", "checkpoint", "outcome", "message", "duration"}``
-  with outcome one of passed, failed, error, timeout, skipped.
+The events and the time budget are typed and defined once, in `learn.grader.events`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -26,6 +22,7 @@ from typing import IO, Any
 
 import pytest
 
+from learn.grader.events import EndEvent, Event, Outcome, encode, time_budget
 from learn.testing import TARGET_ENV, USED_ENV, LearnerCodeError
 
 MESSAGE_LIMIT = 600
@@ -59,7 +56,6 @@ class _Recorder:
         from learn.manifest import load_manifest
 
         self.manifest = load_manifest()
-        self.timeouts = {c.id: c.timeout for c in self.manifest.all_checkpoints()}
         self.timeout_override: float | None = config.getoption("--learn-timeout")
         only = config.getoption("--learn-only")
         self.only = {s.strip() for s in only.split(",")} if only else None
@@ -70,16 +66,14 @@ class _Recorder:
         #: Seconds each checkpoint's tests have used, carried over from an earlier child.
         self.used: dict[str, float] = json.loads(os.environ.get(USED_ENV) or "{}")
 
-    def emit(self, **event: Any) -> None:
+    def emit(self, event: Event) -> None:
         if self.out is not None:
-            self.out.write(json.dumps(event) + "\n")
+            self.out.write(encode(event))
             self.out.flush()
 
     def budget(self, checkpoint: str | None) -> float:
         """A checkpoint's time limit, shared by all of its tests."""
-        if self.timeout_override:
-            return self.timeout_override
-        return self.timeouts.get(checkpoint or "", self.manifest.default_timeout)
+        return time_budget(self.manifest, checkpoint, self.timeout_override)
 
     def remaining(self, item: pytest.Item) -> float:
         cid = checkpoint_id(item)
@@ -101,9 +95,10 @@ def pytest_configure(config: pytest.Config) -> None:
     manifest = load_manifest()
     phase_id = config.getoption("--learn-phase")
     phases = [manifest.phase(phase_id)] if phase_id else manifest.phases
-    for phase in reversed(phases):
-        for entry in reversed(phase.pythonpath):
-            sys.path.insert(0, str(target / entry))
+    from learn.workspace import without_reference
+
+    first = [str(target / entry) for phase in phases for entry in phase.pythonpath]
+    sys.path[:] = first + without_reference(sys.path, target)  # never fall back on the reference
     _recorder = _Recorder(config)
 
 
@@ -121,36 +116,43 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config.hook.pytest_deselected(items=dropped)
         items[:] = keep
     _recorder.emit(
-        event="collected",
-        items=[{"nodeid": i.nodeid, "checkpoint": checkpoint_id(i)} for i in items],
+        {
+            "event": "collected",
+            "items": [{"nodeid": i.nodeid, "checkpoint": checkpoint_id(i)} for i in items],
+        }
     )
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     if report.failed and _recorder is not None:
         _recorder.emit(
-            event="collect_error", nodeid=report.nodeid, message=_clip(str(report.longrepr))
+            {
+                "event": "collect_error",
+                "nodeid": report.nodeid,
+                "message": _clip(str(report.longrepr)),
+            }
         )
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     assert _recorder is not None
+    cid = checkpoint_id(item)
     _recorder.outcomes[item.nodeid] = {"outcome": "passed", "message": "", "t0": time.time()}
-    _recorder.emit(event="start", nodeid=item.nodeid, checkpoint=checkpoint_id(item))
+    _recorder.emit({"event": "start", "nodeid": item.nodeid, "checkpoint": cid})
     yield
     result = _recorder.outcomes.pop(item.nodeid)
     duration = time.time() - result["t0"]
-    cid = checkpoint_id(item)
     _recorder.used[cid or ""] = _recorder.used.get(cid or "", 0.0) + duration
-    _recorder.emit(
-        event="end",
-        nodeid=item.nodeid,
-        checkpoint=cid,
-        outcome=result["outcome"],
-        message=result["message"],
-        duration=round(duration, 4),
-    )
+    end: EndEvent = {
+        "event": "end",
+        "nodeid": item.nodeid,
+        "checkpoint": cid,
+        "outcome": result["outcome"],
+        "message": result["message"],
+        "duration": round(duration, 4),
+    }
+    _recorder.emit(end)
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
@@ -185,30 +187,77 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     if report.skipped:
         state["outcome"], state["message"] = "skipped", _clip(str(report.longrepr))
     elif report.failed:
-        state["outcome"], state["message"] = _classify(call, report.when, _recorder.target)
+        state["outcome"], state["message"] = _classify(item, call, report.when, _recorder)
         if call.excinfo is not None and call.excinfo.errisinstance(CheckpointTimeout):
             budget = _recorder.budget(checkpoint_id(item))
             report.longrepr = f"checkpoint ran past its {budget:g} s time limit"
 
 
-def _classify(call: pytest.CallInfo[None], when: str, target: Path) -> tuple[str, str]:
+#: How a scaffold's NotImplementedError message starts: "1.3: what to write; see the book, ..."
+_NOT_IMPLEMENTED_ID = re.compile(r"^(\d+\.\d+):")
+
+
+def _classify(
+    item: pytest.Item, call: pytest.CallInfo[None], when: str, recorder: _Recorder
+) -> tuple[Outcome, str]:
     """Map an exception to a grading outcome and a short message a learner can act on."""
     exc = call.excinfo
     if exc is None:
         return "error", f"failed during {when}"
-    where = _learner_location(exc.tb, target)
+    where = _learner_location(exc.tb, recorder.target)
     suffix = f" (at {where})" if where else ""
+    cid = checkpoint_id(item)
     if exc.errisinstance(CheckpointTimeout):
-        return "timeout", f"ran past the checkpoint's time limit{suffix}: an infinite loop?"
+        budget = recorder.budget(cid)
+        return "timeout", (
+            f"ran past the checkpoint's {budget:g} s time limit{suffix}: an infinite loop? "
+            f"If your code is only slow, raise the limit with --timeout SECONDS."
+        )
     if exc.errisinstance(LearnerCodeError):
         return "error", _clip(str(exc.value))
     if exc.errisinstance(NotImplementedError):
-        return "failed", _clip(f"not implemented yet: {exc.value}")
+        return "failed", _clip(_not_implemented(str(exc.value), cid, recorder))
     if exc.errisinstance((AssertionError, pytest.fail.Exception)):
-        return "failed", _clip(_assertion_summary(str(exc.value))) + suffix
+        checked = _test_location(exc.tb, item)
+        what = f"{describe_test(item)}: {_assertion_summary(str(exc.value))}"
+        tail = (f"\n(checked at {checked})" if checked else "") + suffix
+        return "failed", _clip(what, tail=tail)
     if when != "call":
         return "error", _clip(f"{when} failed: {exc.typename}: {exc.value}")
     return "error", _clip(f"your code raised {exc.typename}: {exc.value}{suffix}")
+
+
+def _not_implemented(message: str, cid: str | None, recorder: _Recorder) -> str:
+    """'not implemented yet: ...', led by 'needs 1.3 first' when the gap is another checkpoint's."""
+    found = _NOT_IMPLEMENTED_ID.match(message.strip())
+    other = found.group(1) if found else None
+    if other and other != cid and recorder.manifest.canonical_id(other):
+        return f"needs {other} first: not implemented yet: {message}"
+    return f"not implemented yet: {message}"
+
+
+def describe_test(item: pytest.Item) -> str:
+    """What a test checks, in a line: its docstring's first line, else its name in words."""
+    function = getattr(item, "function", None)
+    doc = (getattr(function, "__doc__", None) or "").strip()
+    if doc:
+        return doc.splitlines()[0].rstrip(".")
+    name = getattr(item, "originalname", None) or item.name
+    words = name.removeprefix("test_").replace("_", " ")
+    params = item.name[len(name) :] if item.name.startswith(name) else ""
+    return words + (f" {params}" if params else "")
+
+
+def _test_location(tb: Any, item: pytest.Item) -> str:
+    """'file:line' of the assertion inside the checkpoint test, relative to the repository."""
+    from learn import REPO_ROOT
+
+    test_file = Path(str(item.path)).resolve()
+    best = ""
+    for frame in traceback.extract_tb(tb):
+        if Path(frame.filename).resolve() == test_file:
+            best = f"{test_file.relative_to(REPO_ROOT)}:{frame.lineno}"
+    return best
 
 
 def _assertion_summary(text: str, max_lines: int = 6) -> str:
@@ -238,6 +287,7 @@ def _learner_location(tb: Any, target: Path) -> str:
     return best
 
 
-def _clip(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
+def _clip(text: str, tail: str = "") -> str:
+    """`text` cut to the message limit, keeping `tail` (where it happened) whole."""
+    text, limit = text.strip(), MESSAGE_LIMIT - len(tail)
+    return (text if len(text) <= limit else text[: limit - 3] + "...") + tail

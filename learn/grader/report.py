@@ -11,8 +11,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-SCHEMA_VERSION = "1.0"
-Status = Literal["passed", "failed", "error", "timeout", "skipped"]
+from learn.grader.events import Outcome
+
+SCHEMA_VERSION = "1.1"  # 1.1 added each checkpoint's `requires`
+Status = Outcome
 #: When a checkpoint's tests disagree, the row shows the most serious status.
 SEVERITY: dict[str, int] = {"passed": 0, "skipped": 1, "failed": 2, "timeout": 3, "error": 4}
 
@@ -37,6 +39,8 @@ class CheckpointResult:
     book: str
     duration: float
     tests: list[TestOutcome] = field(default_factory=list)
+    #: Checkpoints that must pass before this one can (curriculum.yaml `requires`).
+    requires: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -112,8 +116,12 @@ class Report:
 
 
 def combine(outcomes: list[TestOutcome]) -> tuple[Status, str]:
-    """A checkpoint's status and message from its tests' outcomes."""
-    worst = max(outcomes, key=lambda o: SEVERITY[o.outcome])
+    """A checkpoint's status and message from its tests' outcomes.
+
+    The most serious outcome wins; among equals, a "needs 1.3 first" message does, because
+    the gap in an earlier checkpoint is what the learner has to fix first.
+    """
+    worst = max(outcomes, key=lambda o: (SEVERITY[o.outcome], o.message.startswith("needs ")))
     if worst.outcome == "passed":
         return "passed", ""
     return worst.outcome, worst.message

@@ -19,9 +19,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from learn import REPO_ROOT, __version__
+from learn.grader.events import (
+    CollectedItem,
+    EndEvent,
+    Event,
+    Outcome,
+    StartEvent,
+    decode,
+    time_budget,
+)
 from learn.grader.report import CheckpointResult, Report, TestOutcome, combine
 from learn.manifest import Phase, load_manifest
 from learn.state import now_iso
@@ -52,13 +60,13 @@ class GradeRequest:
 class _Run:
     """What the event stream has told us so far, across child restarts."""
 
-    collected: list[dict[str, Any]] = field(default_factory=list)
+    collected: list[CollectedItem] = field(default_factory=list)
     collect_errors: list[str] = field(default_factory=list)
     finished: dict[str, TestOutcome] = field(default_factory=dict)
     checkpoint_of: dict[str, str | None] = field(default_factory=dict)
 
 
-EventCallback = Callable[[dict[str, Any]], None]
+EventCallback = Callable[[Event], None]
 
 
 def checkpoints_dir(phase: Phase) -> Path:
@@ -73,9 +81,14 @@ def grade(request: GradeRequest, on_event: EventCallback | None = None) -> Repor
         raise GraderError(f"phase {phase.id} has no checkpoints folder ({tests_dir})")
     missing = [p for p in phase.pythonpath if not (request.target / p).exists()]
     if missing:
-        hint = f"run `learn start {phase.id}` first" if request.target_kind == "workspace" else ""
+        advice = (
+            f"run `learn start {phase.id}` first, or cd into your workspace "
+            "(or pass --workspace DIR)"
+            if request.target_kind == "workspace"
+            else "the workbook checkout is incomplete"
+        )
         raise GraderError(
-            f"{request.target} has no {', '.join(missing)}: not a {phase.id} workspace; {hint}"
+            f"{request.target} has no {', '.join(missing)}: not a {phase.id} workspace; {advice}"
         )
     started_at, t0 = now_iso(), time.monotonic()
     run = _Run()
@@ -138,7 +151,6 @@ def _run_child(
     env.pop("PYTEST_ADDOPTS", None)
     log_path = tmp / f"{results.stem}.log"
     manifest = load_manifest()
-    limits = {c.id: c.timeout for c in manifest.all_checkpoints()}
     with open(log_path, "wb") as log:
         child = subprocess.Popen(
             _command(request, pending, results),
@@ -150,7 +162,7 @@ def _run_child(
             start_new_session=True,  # so a kill reaches every process the tests started
         )
         offset = 0
-        current: dict[str, Any] | None = None
+        current: StartEvent | None = None
         current_since = time.monotonic()
         started = time.monotonic()
         collected = False
@@ -159,15 +171,14 @@ def _run_child(
             exited = child.poll() is not None
             offset, events = _read_events(results, offset)
             for event in events:
-                kind = event["event"]
-                if kind == "collected":
+                if event["event"] == "collected":
                     collected = True
                     _merge_collected(run, event["items"])
-                elif kind == "collect_error":
+                elif event["event"] == "collect_error":
                     run.collect_errors.append(f"{event['nodeid']}: {event['message']}")
-                elif kind == "start":
+                elif event["event"] == "start":
                     current, current_since = event, time.monotonic()
-                elif kind == "end":
+                elif event["event"] == "end":
                     run.finished[event["nodeid"]] = TestOutcome(
                         event["nodeid"], event["outcome"], event["message"], event["duration"]
                     )
@@ -178,21 +189,22 @@ def _run_child(
                 break
             now = time.monotonic()
             if current is not None:
-                cid = current.get("checkpoint") or ""
-                limit = request.timeout or limits.get(cid, manifest.default_timeout)
-                left = limit - _used(run).get(cid, 0.0)
+                limit = time_budget(manifest, current["checkpoint"], request.timeout)
+                left = limit - _used(run).get(current["checkpoint"] or "", 0.0)
                 if now - current_since > max(left, 0.0) + KILL_GRACE:
                     killed_for = current["nodeid"]
                     _kill(child)
-                    run.finished[killed_for] = TestOutcome(
-                        killed_for,
+                    _finish(
+                        run,
+                        current,
                         "timeout",
-                        f"timed out after {limit:g} s and was stopped "
-                        "(a hang the test could not interrupt, e.g. in C code or a subprocess)",
-                        round(now - current_since, 3),
+                        f"ran past the checkpoint's {limit:g} s time limit and was stopped "
+                        "(a hang the test could not interrupt, e.g. in C code or a "
+                        "subprocess). If your code is only slow, raise the limit with "
+                        "--timeout SECONDS.",
+                        now - current_since,
+                        on_event,
                     )
-                    if on_event:
-                        on_event({"event": "end", **vars(run.finished[killed_for])})
                     current = None
             elif not collected and now - started > STARTUP_LIMIT:
                 _kill(child)
@@ -211,16 +223,39 @@ def _run_child(
             if code < 0
             else f"exited with code {code}"
         )
-        nodeid = current["nodeid"]
-        run.finished[nodeid] = TestOutcome(
-            nodeid,
+        _finish(
+            run,
+            current,
             "error",
             f"the Python process {how} while running this test "
             "(os._exit, sys.exit in a thread, or a crash in native code?)",
-            round(time.monotonic() - current_since, 3),
+            time.monotonic() - current_since,
+            on_event,
         )
-        if on_event:
-            on_event({"event": "end", **vars(run.finished[nodeid])})
+
+
+def _finish(
+    run: _Run,
+    started: StartEvent,
+    outcome: Outcome,
+    message: str,
+    duration: float,
+    on_event: EventCallback | None,
+) -> None:
+    """Record the outcome of a test the child could not report itself (killed or crashed)."""
+    end: EndEvent = {
+        "event": "end",
+        "nodeid": started["nodeid"],
+        "checkpoint": started["checkpoint"],
+        "outcome": outcome,
+        "message": message,
+        "duration": round(duration, 3),
+    }
+    run.finished[end["nodeid"]] = TestOutcome(
+        end["nodeid"], end["outcome"], end["message"], end["duration"]
+    )
+    if on_event:
+        on_event(end)
 
 
 def _used(run: _Run) -> dict[str, float]:
@@ -232,7 +267,7 @@ def _used(run: _Run) -> dict[str, float]:
     return used
 
 
-def _merge_collected(run: _Run, items: list[dict[str, Any]]) -> None:
+def _merge_collected(run: _Run, items: list[CollectedItem]) -> None:
     known = {item["nodeid"] for item in run.collected}
     for item in items:
         run.checkpoint_of[item["nodeid"]] = item.get("checkpoint")
@@ -240,8 +275,8 @@ def _merge_collected(run: _Run, items: list[dict[str, Any]]) -> None:
             run.collected.append(item)
 
 
-def _read_events(path: Path, offset: int) -> tuple[int, list[dict[str, Any]]]:
-    """New complete JSON lines after `offset` (a partial last line waits for its newline)."""
+def _read_events(path: Path, offset: int) -> tuple[int, list[Event]]:
+    """New complete events after `offset` (a partial last line waits for its newline)."""
     try:
         with open(path, "rb") as handle:
             handle.seek(offset)
@@ -249,12 +284,7 @@ def _read_events(path: Path, offset: int) -> tuple[int, list[dict[str, Any]]]:
     except FileNotFoundError:
         return offset, []
     end = chunk.rfind(b"\n") + 1
-    events = []
-    for line in chunk[:end].splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line torn by a crash mid-write
+    events = [e for e in map(decode, chunk[:end].splitlines()) if e is not None]
     return offset + end, events
 
 
@@ -298,8 +328,10 @@ def _build_report(request: GradeRequest, run: _Run, started_at: str, duration: f
                 book=cp.book,
                 duration=round(sum(t.duration for t in tests), 4),
                 tests=sorted(tests, key=lambda t: t.nodeid),
+                requires=list(cp.requires),
             )
         )
+    _explain_requirements(rows)
     return Report(
         phase=request.phase.id,
         phase_title=request.phase.title,
@@ -311,3 +343,19 @@ def _build_report(request: GradeRequest, run: _Run, started_at: str, duration: f
         python=sys.version.split()[0],
         checkpoints=rows,
     )
+
+
+def _explain_requirements(rows: list[CheckpointResult]) -> None:
+    """Lead a failing row's message with the required checkpoints that fail in this run too.
+
+    A checkpoint whose tests run another checkpoint's code cannot pass before that one does;
+    saying "needs 1.3 first" sends the learner to the real gap instead of a confusing error.
+    """
+    status = {row.id: row.status for row in rows}
+    for row in rows:
+        if row.status == "passed":
+            continue
+        missing = [r for r in row.requires if status.get(r, "passed") != "passed"]
+        if missing and not row.message.startswith("needs "):
+            listed = ", ".join(f"{r} ({status[r]})" for r in missing)
+            row.message = f"needs {' and '.join(missing)} first: {listed}. {row.message}"

@@ -168,8 +168,9 @@ def servers_for_wait_probability(
     """The fewest M/M/c servers for which at most ``max_wait_probability`` of requests queue.
 
     A staffing rule in the call-centre tradition: "no more than 20 % of requests wait". The
-    answer grows more slowly than the load (economies of scale of pooling): 10x the traffic
-    needs well under 10x the servers for the same waiting probability.
+    answer still grows about linearly with the load; only the spare servers above the offered
+    load ``a`` grow like ``sqrt(a)`` (square-root staffing, ``c ~ a + beta * sqrt(a)``; Halfin
+    and Whitt, 1981), so a bigger pool meets the same target at a higher utilisation.
     """
     arrival_rate = require_non_negative("arrival_rate", arrival_rate)
     service_rate = require_positive("service_rate", service_rate)

@@ -68,9 +68,11 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 import scratch_ml  # noqa: E402
-from scratch_ml.boosting import GradientBoostingClassifier  # noqa: E402
-from scratch_ml.linear import LogisticRegression  # noqa: E402
-from scratch_ml.tree import DecisionTreeClassifier  # noqa: E402
+from scratch_ml import (  # noqa: E402
+    DecisionTreeClassifier,
+    GradientBoostingClassifier,
+    LogisticRegression,
+)
 
 SEED = 0
 C = 1.0

@@ -86,12 +86,10 @@ def test_subsample_is_seeded_and_close_to_full():
 def test_errors():
     with pytest.raises(NotFittedError):
         BinMapper().transform(np.ones((2, 2)))
-    with pytest.raises(ValueError, match="max_bins"):
-        BinMapper(max_bins=256).fit(np.ones((3, 1)))
-    with pytest.raises(ValueError, match="max_bins"):
-        BinMapper(max_bins=1).fit(np.ones((3, 1)))
-    with pytest.raises(ValueError, match="subsample"):
-        BinMapper(subsample=0).fit(np.ones((3, 1)))
+    for params in ({"max_bins": 256}, {"max_bins": 1}, {"subsample": 0}):
+        (param,) = params
+        with pytest.raises(ValueError, match=f"^The '{param}' parameter of BinMapper must be"):
+            BinMapper(**params).fit(np.ones((3, 1)))
     with pytest.raises(ValueError, match="NaN"):
         BinMapper().fit(np.array([[1.0], [np.nan]]))
     mapper = BinMapper().fit(np.ones((3, 2)))

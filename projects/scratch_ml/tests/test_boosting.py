@@ -10,7 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
-from scratch_ml import boosting
+from scratch_ml import InvalidParameterError, boosting
 from scratch_ml.base import NotFittedError
 from scratch_ml.boosting import GradientBoostingClassifier, GradientBoostingRegressor
 from scratch_ml.metrics import log_loss, r2_score, roc_auc_score
@@ -277,12 +277,15 @@ def test_gradients_of_the_losses():
         ("n_iter_no_change", 0),
         ("tol", -1.0),
         ("loss", "squared_error"),
+        ("random_state", "seed"),
     ],
 )
 def test_bad_parameters_are_rejected_in_fit(param, value):
     X, y = make_classification(n_samples=50, random_state=0)
     model = GradientBoostingClassifier(**{param: value})  # the constructor never validates
-    with pytest.raises(ValueError, match=param):
+    with pytest.raises(
+        InvalidParameterError, match=f"^The '{param}' parameter of GradientBoostingClassifier"
+    ):
         model.fit(X, y)
 
 

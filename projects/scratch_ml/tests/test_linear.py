@@ -253,19 +253,25 @@ def test_bad_input_errors(X, y, error, match):
 
 
 @pytest.mark.parametrize(
-    "params",
+    ("param", "value"),
     [
-        {"C": 0.0},
-        {"C": -1},
-        {"solver": "lbfgs"},
-        {"max_iter": 0},
-        {"tol": -1.0},
-        {"class_weight": "auto"},
+        ("C", 0.0),
+        ("C", -1),
+        ("C", np.nan),
+        ("solver", "lbfgs"),
+        ("max_iter", 0),
+        ("max_iter", 10.0),
+        ("tol", -1.0),
+        ("class_weight", "auto"),
+        ("class_weight", [1.0, 2.0]),
+        ("fit_intercept", "yes"),
     ],
 )
-def test_bad_hyper_parameters(params):
-    with pytest.raises(ValueError):
-        LogisticRegression(**params).fit([[0.0], [1.0]], [0, 1])
+def test_bad_hyper_parameters(param, value):
+    model = LogisticRegression(**{param: value})  # stored unchanged, refused at fit
+    # InvalidParameterError is a ValueError (and a TypeError), as in scikit-learn.
+    with pytest.raises(ValueError, match=f"^The '{param}' parameter of LogisticRegression must"):
+        model.fit([[0.0], [1.0]], [0, 1])
 
 
 def test_predict_errors():

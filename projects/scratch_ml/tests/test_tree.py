@@ -398,25 +398,26 @@ def test_single_class_and_continuous_targets_are_refused():
 
 
 @pytest.mark.parametrize(
-    "params, match",
+    ("param", "value"),
     [
-        ({"criterion": "mse"}, "criterion"),
-        ({"max_depth": 0}, "max_depth"),
-        ({"max_depth": 2.5}, "max_depth"),
-        ({"min_samples_split": 1}, "min_samples_split"),
-        ({"min_samples_leaf": 0}, "min_samples_leaf"),
-        ({"max_features": 0}, "max_features"),
-        ({"max_features": 3}, "max_features"),
-        ({"max_features": "auto"}, "max_features"),
-        ({"max_features": 1.5}, "max_features"),
+        ("criterion", "mse"),
+        ("max_depth", 0),
+        ("max_depth", 2.5),
+        ("min_samples_split", 1),
+        ("min_samples_leaf", 0),
+        ("max_features", 0),
+        ("max_features", 3),  # only two features: checked against the data
+        ("max_features", "auto"),
+        ("max_features", 1.5),
+        ("random_state", -1),
     ],
 )
-def test_bad_hyper_parameters(params, match):
+def test_bad_hyper_parameters(param, value):
     X = np.arange(20.0).reshape(10, 2)
     y = np.arange(10) % 2
-    model = DecisionTreeClassifier(**params)  # accepted unchanged at construction ...
-    assert model.get_params()[next(iter(params))] == next(iter(params.values()))
-    with pytest.raises(ValueError, match=match):  # ... refused at fit
-        model.fit(X, y)
-    with pytest.raises(ValueError, match="criterion"):
+    model = DecisionTreeClassifier(**{param: value})  # accepted unchanged at construction ...
+    assert model.get_params()[param] == value
+    with pytest.raises(ValueError, match=f"^The '{param}' parameter of DecisionTreeClassifier"):
+        model.fit(X, y)  # ... refused at fit
+    with pytest.raises(ValueError, match="^The 'criterion' parameter of DecisionTreeRegressor"):
         DecisionTreeRegressor(criterion="gini").fit(X, y)

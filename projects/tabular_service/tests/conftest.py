@@ -7,7 +7,6 @@ collecting a test file that needs none of them stays cheap.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,21 +15,6 @@ import pytest
 from tabular_service.data import Split, load_loans, split
 from tabular_service.features import FeatureEncoder
 from tabular_service.predictor import CreditPredictor
-
-PROJECT = Path(__file__).resolve().parents[1]
-#: Sibling project with the from-scratch boosting model; used only when it exists.
-SCRATCH_ML_SRC = PROJECT.parent / "scratch_ml" / "src"
-
-
-def scratch_ml_available() -> bool:
-    """Put projects/scratch_ml/src on sys.path when present; True if scratch_ml imports."""
-    if SCRATCH_ML_SRC.is_dir() and str(SCRATCH_ML_SRC) not in sys.path:
-        sys.path.append(str(SCRATCH_ML_SRC))
-    try:
-        import scratch_ml  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +36,7 @@ def small_predictor(loans: Split, fitted_encoder: FeatureEncoder) -> CreditPredi
     from sklearn.linear_model import LogisticRegression
 
     from tabular_service.evaluation import cost_optimal_threshold
-    from tabular_service.models import SklearnScorer
+    from tabular_service.scorers import SklearnScorer
 
     design = fitted_encoder.design(fitted_encoder.transform(loans.X_train), one_hot=True)
     model = LogisticRegression(C=0.1, max_iter=2000).fit(design, loans.y_train)

@@ -3,13 +3,15 @@
 The checks read the Dockerfile (multi-stage, slim base, non-root, health check, only the venv
 and the exported model copied into the runtime stage) and then run what the image would run:
 `tabular-serve` with TABULAR_MODEL_PATH pointing at a model exported from the registry, from an
-empty working directory, on a free loopback port.
+empty working directory, on a free loopback port. (Inside the workbook, tests/test_images.py
+also builds the real image with podman, FROM a bootstrapped Debian 12, and runs it.)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -67,6 +69,32 @@ def test_multi_stage_on_a_slim_base(instructions: list[Instruction]) -> None:
     base = froms[-1].split()[0]
     base = args.get(base.strip("${}"), base)
     assert base == "python:3.11-slim"
+
+
+def test_both_stages_take_their_base_from_one_build_argument(
+    instructions: list[Instruction],
+) -> None:
+    """Users build on python:3.11-slim; the workbook's tests pass a bootstrapped Debian 12."""
+    froms = [i.args.split()[0] for i in instructions if i.keyword == "FROM"]
+    assert froms == ["${PYTHON_IMAGE}"] * len(froms)
+    declared = [i.args for i in instructions if i.keyword == "ARG" and i.stage == -1]
+    assert declared == ["PYTHON_IMAGE=python:3.11-slim"]
+
+
+def test_python_is_called_python3_until_the_venv_is_on_path(
+    instructions: list[Instruction],
+) -> None:
+    """A plain Debian base has `python3` but no `python`: only the venv's python may be bare."""
+    bare_python = re.compile(r"(^|[\s;&|(])python\s")
+    for stage in {i.stage for i in instructions if i.stage >= 0}:
+        venv_on_path = False
+        for i in (i for i in instructions if i.stage == stage):
+            if i.keyword == "ENV" and "PATH=/opt/venv/bin:" in i.args:
+                venv_on_path = True
+            if i.keyword == "RUN" and bare_python.search(i.args):
+                assert venv_on_path, f"stage {stage} runs `python` before the venv: {i.args}"
+    first_run = next(i.args for i in instructions if i.stage == 0 and i.keyword == "RUN")
+    assert first_run.startswith("python3 -m venv /opt/venv")
 
 
 def test_builder_installs_the_torch_free_dependencies(instructions: list[Instruction]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers import free_port
+from tinyserver import TinyServer
 
 from tabular_service.loadtest import cli
 from tabular_service.loadtest.openloop import (
@@ -29,7 +30,6 @@ from tabular_service.loadtest.openloop import (
 from tabular_service.loadtest.server import ManagedServer, ServerStartError, probe
 from tabular_service.loadtest.slo import DEFAULT_SLO, Slo, check, load_slo
 from tabular_service.loadtest.sweep import parse_rates, sweep
-from tabular_service.loadtest.tinyserver import TinyServer
 from tabular_service.schema import EXAMPLE_APPLICATION
 
 PROJECT = Path(__file__).resolve().parents[1]

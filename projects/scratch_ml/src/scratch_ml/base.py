@@ -1,7 +1,8 @@
 """scikit-learn's estimator conventions, re-implemented so scratch_ml needs only numpy.
 
 Why not inherit from ``sklearn.base.BaseEstimator``? The package is meant to show what those
-conventions *are*: hyper-parameters are constructor arguments stored unchanged, learned state
+conventions *are*: hyper-parameters are constructor arguments stored unchanged and checked
+against the class's declared ``_parameter_constraints`` when ``fit`` starts, learned state
 ends with ``_``, ``get_params``/``set_params`` make estimators clonable. scikit-learn is used
 only by tests and benchmarks; ``__sklearn_tags__`` imports it lazily, when scikit-learn itself
 asks.
@@ -9,11 +10,23 @@ asks.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+
+from scratch_ml._param_validation import InvalidParameterError, validate_parameter_constraints
+
+__all__ = [
+    "BaseEstimator",
+    "ClassifierMixin",
+    "InvalidParameterError",
+    "NotFittedError",
+    "RegressorMixin",
+    "check_random_state",
+]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -21,15 +34,25 @@ class NotFittedError(ValueError, AttributeError):
 
 
 class BaseEstimator:
-    """get_params/set_params from the constructor signature, and a readable repr."""
+    """get_params/set_params from the constructor signature, a readable repr, and the
+    declarative check of the hyper-parameters that every ``fit`` starts with.
+
+    Subclasses declare ``_parameter_constraints``: every constructor argument mapped to the
+    list of what it may be (see :mod:`scratch_ml._param_validation`).
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
 
     @classmethod
-    def _param_names(cls) -> list[str]:
+    @functools.cache  # a class's signature never changes; inspect.signature is slow
+    def _param_names(cls) -> tuple[str, ...]:
         signature = inspect.signature(cls.__init__)
-        return sorted(
-            name
-            for name, p in signature.parameters.items()
-            if name != "self" and p.kind != p.VAR_KEYWORD
+        return tuple(
+            sorted(
+                name
+                for name, p in signature.parameters.items()
+                if name != "self" and p.kind != p.VAR_KEYWORD
+            )
         )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -48,13 +71,27 @@ class BaseEstimator:
             if name not in valid:
                 raise ValueError(
                     f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
-                    f"Valid parameters are: {valid!r}."
+                    f"Valid parameters are: {list(valid)!r}."
                 )
             if sub:
                 getattr(self, name).set_params(**{sub: value})
             else:
                 setattr(self, name, value)
         return self
+
+    def _validate_params(self) -> None:
+        """Check every hyper-parameter against ``_parameter_constraints``.
+
+        Called first thing in ``fit``, never in ``__init__``: scikit-learn's rule, so that
+        ``clone`` and ``set_params`` store any value unchanged and errors surface where the
+        value is used. Raises :class:`InvalidParameterError` naming the parameter and the
+        estimator.
+        """
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            caller_name=type(self).__name__,
+        )
 
     def __repr__(self) -> str:
         defaults = {

@@ -13,10 +13,12 @@ the missing-value bin and categorical features: NaN is rejected by validation in
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
 
+from scratch_ml._param_validation import Interval
 from scratch_ml.base import BaseEstimator, check_random_state
 from scratch_ml.validation import check_array, check_features, record_features
 
@@ -76,15 +78,6 @@ def map_to_bins(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     # END SOLUTION
 
 
-def _check_max_bins(max_bins: Any) -> None:
-    if (
-        isinstance(max_bins, bool)
-        or not isinstance(max_bins, int | np.integer)
-        or not 2 <= max_bins <= MAX_BINS_LIMIT
-    ):
-        raise ValueError(f"max_bins must be an integer in [2, {MAX_BINS_LIMIT}], got {max_bins!r}.")
-
-
 class BinMapper(BaseEstimator):
     """Map each feature of a float matrix to ``uint8`` quantile-bin codes.
 
@@ -111,6 +104,12 @@ class BinMapper(BaseEstimator):
     feature_names_in_ : ndarray of str, only when X was a DataFrame with string column names.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "max_bins": [Interval(Integral, 2, MAX_BINS_LIMIT, closed="both")],
+        "subsample": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         max_bins: int = 255,
@@ -123,6 +122,7 @@ class BinMapper(BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> BinMapper:
         """Compute each feature's thresholds from (a subsample of) X. ``y`` is ignored."""
+        self._validate_params()
         X_arr = check_array(X, estimator=self)
         record_features(self, X, X_arr)
         self._fit_rows(X_arr, None)
@@ -133,17 +133,9 @@ class BinMapper(BaseEstimator):
 
         Gradient boosting calls this with its training rows so that the validation rows of
         early stopping never influence the thresholds, without copying the training part of
-        X as a whole: only one column of floats exists at a time.
+        X as a whole: only one column of floats exists at a time. The caller has validated the
+        parameters (``fit`` here, or the booster's own ``fit``).
         """
-        _check_max_bins(self.max_bins)
-        if self.subsample is not None and (
-            isinstance(self.subsample, bool)
-            or not isinstance(self.subsample, int | np.integer)
-            or self.subsample < 1
-        ):
-            raise ValueError(
-                f"subsample must be a positive integer or None, got {self.subsample!r}."
-            )
         n_rows = X.shape[0] if rows is None else len(rows)
         if self.subsample is not None and n_rows > self.subsample:
             rng = check_random_state(self.random_state)

@@ -33,7 +33,7 @@ import math
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -44,8 +44,9 @@ from scratch_ml._hist_tree import (
     make_workspace,
     n_useful_threads,
 )
+from scratch_ml._param_validation import Interval, RealNotInt, StrOptions
 from scratch_ml.base import BaseEstimator, ClassifierMixin, RegressorMixin, check_random_state
-from scratch_ml.binning import BinMapper
+from scratch_ml.binning import MAX_BINS_LIMIT, BinMapper
 from scratch_ml.validation import (
     check_array,
     check_features,
@@ -220,18 +221,28 @@ class _SquaredErrorLoss(_Loss):
 # --------------------------------------------------------------------------------------
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
 class _BaseGradientBoosting(BaseEstimator):
     """Fitting, early stopping and prediction shared by the classifier and the regressor."""
 
-    _valid_losses: tuple[str, ...] = ()
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "max_depth": [Interval(Integral, 1, None, closed="left"), None],
+        "max_leaf_nodes": [Interval(Integral, 2, None, closed="left"), None],
+        "min_samples_leaf": [Interval(Integral, 1, None, closed="left")],
+        "l2_regularization": [Interval(Real, 0, None, closed="left")],
+        "max_bins": [Interval(Integral, 2, MAX_BINS_LIMIT, closed="both")],
+        "subsample": [Interval(Real, 0, 1, closed="right")],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "validation_fraction": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="neither"),
+            None,
+        ],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    }
 
     def __init__(
         self,
@@ -264,47 +275,6 @@ class _BaseGradientBoosting(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.random_state = random_state
-
-    # ---- parameter validation (in fit, so that clone/set_params never raise) ----------
-
-    def _validate_params(self) -> None:
-        def bad(name: str, expected: str) -> ValueError:
-            return ValueError(
-                f"The '{name}' parameter of {type(self).__name__} must be {expected}. "
-                f"Got {getattr(self, name)!r} instead."
-            )
-
-        if self.loss not in self._valid_losses:
-            raise bad("loss", f"one of {list(self._valid_losses)}")
-        if not _is_real(self.learning_rate) or not self.learning_rate > 0:
-            raise bad("learning_rate", "a float > 0")
-        if not _is_int(self.n_estimators) or self.n_estimators < 1:
-            raise bad("n_estimators", "an int >= 1")
-        if self.max_depth is not None and (not _is_int(self.max_depth) or self.max_depth < 1):
-            raise bad("max_depth", "None or an int >= 1")
-        if self.max_leaf_nodes is not None and (
-            not _is_int(self.max_leaf_nodes) or self.max_leaf_nodes < 2
-        ):
-            raise bad("max_leaf_nodes", "None or an int >= 2")
-        if not _is_int(self.min_samples_leaf) or self.min_samples_leaf < 1:
-            raise bad("min_samples_leaf", "an int >= 1")
-        if not _is_real(self.l2_regularization) or not self.l2_regularization >= 0:
-            raise bad("l2_regularization", "a float >= 0")
-        if not _is_int(self.max_bins) or not 2 <= self.max_bins <= 255:
-            raise bad("max_bins", "an int in the range [2, 255]")
-        if not _is_real(self.subsample) or not 0 < self.subsample <= 1:
-            raise bad("subsample", "a float in the range (0, 1]")
-        if not (self.early_stopping == "auto" or isinstance(self.early_stopping, bool)):
-            raise bad("early_stopping", "'auto', True or False")
-        vf = self.validation_fraction
-        if vf is not None and not (
-            (_is_int(vf) and vf >= 1) or (_is_real(vf) and not _is_int(vf) and 0 < vf < 1)
-        ):
-            raise bad("validation_fraction", "None, an int >= 1 or a float in (0, 1)")
-        if not _is_int(self.n_iter_no_change) or self.n_iter_no_change < 1:
-            raise bad("n_iter_no_change", "an int >= 1")
-        if not _is_real(self.tol) or not self.tol >= 0:
-            raise bad("tol", "a float >= 0")
 
     # ---- hooks for the subclasses ------------------------------------------------------
 
@@ -376,7 +346,7 @@ class _BaseGradientBoosting(BaseEstimator):
         """Sorted train and validation row indices, stratified by class for classifiers."""
         n = len(y)
         vf = self.validation_fraction
-        n_val = int(vf) if _is_int(vf) else math.ceil(float(vf) * n)
+        n_val = int(vf) if isinstance(vf, Integral) else math.ceil(float(vf) * n)
         if not 1 <= n_val < n:
             raise ValueError(
                 f"validation_fraction={vf!r} leaves {n - n_val} training and {n_val} "
@@ -625,7 +595,10 @@ class GradientBoostingClassifier(ClassifierMixin, _BaseGradientBoosting):
     feature_names_in_ : ndarray, only for DataFrames with string column names.
     """
 
-    _valid_losses = ("log_loss",)
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_BaseGradientBoosting._parameter_constraints,
+        "loss": [StrOptions({"log_loss"})],
+    }
 
     def __init__(
         self,
@@ -715,7 +688,10 @@ class GradientBoostingRegressor(RegressorMixin, _BaseGradientBoosting):
     ``validation_score_`` hold the negative half mean squared error.
     """
 
-    _valid_losses = ("squared_error",)
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_BaseGradientBoosting._parameter_constraints,
+        "loss": [StrOptions({"squared_error"})],
+    }
 
     def __init__(
         self,

@@ -43,12 +43,13 @@ with ``ConvergenceWarning`` when ``max_iter`` iterations were not enough.
 
 from __future__ import annotations
 
-import numbers
 import warnings
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 
+from scratch_ml._param_validation import Interval, StrOptions
 from scratch_ml.base import BaseEstimator, ClassifierMixin
 from scratch_ml.validation import (
     check_array,
@@ -365,6 +366,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     n_iter_ (array of shape (1,)), n_features_in_, feature_names_in_ (DataFrames only).
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "C": [Interval(Real, 0, None, closed="right")],  # np.inf: no penalty
+        "solver": [StrOptions({"newton", "gd"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "fit_intercept": ["boolean"],
+    }
+
     def __init__(
         self,
         C: float = 1.0,
@@ -380,32 +390,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.class_weight = class_weight
         self.fit_intercept = fit_intercept
-
-    # -- validation ---------------------------------------------------------------------------
-
-    def _validate_params(self) -> None:
-        if not isinstance(self.C, numbers.Real) or isinstance(self.C, bool) or not self.C > 0:
-            raise ValueError(f"C must be a positive float (np.inf allowed), got {self.C!r}.")
-        if self.solver not in ("newton", "gd"):
-            raise ValueError(f"solver must be 'newton' or 'gd', got {self.solver!r}.")
-        if (
-            not isinstance(self.max_iter, numbers.Integral)
-            or isinstance(self.max_iter, bool)
-            or self.max_iter < 1
-        ):
-            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}.")
-        if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
-            raise ValueError(f"tol must be a non-negative float, got {self.tol!r}.")
-        if not (
-            self.class_weight is None
-            or self.class_weight == "balanced"
-            or isinstance(self.class_weight, dict)
-        ):
-            raise ValueError(
-                f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}."
-            )
-        if not isinstance(self.fit_intercept, bool | np.bool_):
-            raise ValueError(f"fit_intercept must be a bool, got {self.fit_intercept!r}.")
 
     def _class_weights(self, classes: np.ndarray, y_enc: np.ndarray, sw: np.ndarray):
         """One weight per class, in the order of ``classes_`` (scikit-learn's rules)."""

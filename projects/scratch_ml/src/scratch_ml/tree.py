@@ -25,11 +25,12 @@ proportions) and (node_count, 1) for the regressor.
 from __future__ import annotations
 
 import math
-import numbers
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
 
+from scratch_ml._param_validation import Interval, RealNotInt, StrOptions
 from scratch_ml._tree_split import (
     CLASSIFICATION_CRITERIA,
     REGRESSION_CRITERIA,
@@ -264,83 +265,67 @@ def _grow(
     )
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 class _BaseDecisionTree(BaseEstimator):
-    """Parameter checks, fitting and the shared read-outs of both trees."""
+    """Parameter constraints, fitting and the shared read-outs of both trees."""
 
-    _criteria: tuple[str, ...] = ()
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "max_depth": [Interval(Integral, 1, None, closed="left"), None],
+        "min_samples_split": [
+            Interval(Integral, 2, None, closed="left"),
+            Interval(RealNotInt, 0.0, 1.0, closed="right"),
+        ],
+        "min_samples_leaf": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0.0, 1.0, closed="neither"),
+        ],
+        "max_features": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0.0, 1.0, closed="right"),
+            StrOptions({"sqrt", "log2"}),
+            None,
+        ],
+        "random_state": ["random_state"],
+    }
 
     def _resolve_params(self, n_samples: int, n_features: int) -> dict[str, Any]:
-        """Check the hyper-parameters (at fit, scikit-learn's rule) and turn them into ints."""
-        name = type(self).__name__
+        """Turn the (already validated) hyper-parameters into counts for this training set.
 
-        def invalid(param: str, allowed: str, value: Any) -> ValueError:
-            return ValueError(
-                f"The {param!r} parameter of {name} must be {allowed}. Got {value!r} instead."
-            )
-
-        if self.criterion not in self._criteria:
-            options = ", ".join(repr(c) for c in self._criteria)
-            raise invalid("criterion", f"a str among {{{options}}}", self.criterion)
-
-        max_depth = self.max_depth
-        if max_depth is None:
-            max_depth = np.iinfo(np.int32).max
-        elif not (_is_int(max_depth) and max_depth >= 1):
-            raise invalid("max_depth", "an int in the range [1, inf) or None", max_depth)
+        Fractions become counts of samples or features; an int ``max_features`` above the
+        number of features is the one check that needs the data.
+        """
+        max_depth = np.iinfo(np.int32).max if self.max_depth is None else int(self.max_depth)
 
         leaf = self.min_samples_leaf
-        if _is_int(leaf) and leaf >= 1:
+        if isinstance(leaf, Integral):
             min_samples_leaf = int(leaf)
-        elif _is_real(leaf) and not _is_int(leaf) and 0.0 < leaf < 1.0:
-            min_samples_leaf = max(1, math.ceil(leaf * n_samples))
         else:
-            raise invalid(
-                "min_samples_leaf",
-                "an int in the range [1, inf) or a float in the range (0.0, 1.0)",
-                leaf,
-            )
+            min_samples_leaf = max(1, math.ceil(leaf * n_samples))
 
         split = self.min_samples_split
-        if _is_int(split) and split >= 2:
+        if isinstance(split, Integral):
             min_samples_split = int(split)
-        elif _is_real(split) and not _is_int(split) and 0.0 < split <= 1.0:
-            min_samples_split = max(2, math.ceil(split * n_samples))
         else:
-            raise invalid(
-                "min_samples_split",
-                "an int in the range [2, inf) or a float in the range (0.0, 1.0]",
-                split,
-            )
+            min_samples_split = max(2, math.ceil(split * n_samples))
         min_samples_split = max(min_samples_split, 2 * min_samples_leaf)
 
         mf = self.max_features
         if mf is None:
             max_features = n_features
-        elif mf == "sqrt" and isinstance(mf, str):
-            max_features = max(1, int(math.sqrt(n_features)))
-        elif mf == "log2" and isinstance(mf, str):
-            max_features = max(1, int(math.log2(n_features)))
-        elif _is_int(mf) and 1 <= mf <= n_features:
+        elif isinstance(mf, str):  # "sqrt" or "log2"
+            root = math.sqrt if mf == "sqrt" else math.log2
+            max_features = max(1, int(root(n_features)))
+        elif isinstance(mf, Integral):
+            if mf > n_features:
+                raise ValueError(
+                    f"The 'max_features' parameter of {type(self).__name__} must be at most "
+                    f"the number of features, {n_features}, when it is an int. Got {mf!r} "
+                    "instead."
+                )
             max_features = int(mf)
-        elif _is_real(mf) and not _is_int(mf) and 0.0 < mf <= 1.0:
-            max_features = max(1, int(mf * n_features))
         else:
-            raise invalid(
-                "max_features",
-                f"an int in the range [1, {n_features}], a float in the range (0.0, 1.0], "
-                "a str among {'sqrt', 'log2'} or None",
-                mf,
-            )
+            max_features = max(1, int(mf * n_features))
         return {
-            "max_depth": int(max_depth),
+            "max_depth": max_depth,
             "min_samples_leaf": min_samples_leaf,
             "min_samples_split": min_samples_split,
             "max_features": max_features,
@@ -411,7 +396,10 @@ class DecisionTreeClassifier(ClassifierMixin, _BaseDecisionTree):
     tree_ (:class:`Tree`), feature_importances_.
     """
 
-    _criteria = CLASSIFICATION_CRITERIA
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_BaseDecisionTree._parameter_constraints,
+        "criterion": [StrOptions(CLASSIFICATION_CRITERIA)],
+    }
 
     def __init__(
         self,
@@ -431,6 +419,7 @@ class DecisionTreeClassifier(ClassifierMixin, _BaseDecisionTree):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> DecisionTreeClassifier:
         """Grow the tree on (X, y); labels may be any sortable values (strings included)."""
+        self._validate_params()
         X_arr, y_arr = check_X_y(X, y, estimator=self)
         classes, codes = encode_labels(y_arr, estimator=self)
         self.classes_ = classes
@@ -461,7 +450,10 @@ class DecisionTreeRegressor(RegressorMixin, _BaseDecisionTree):
     "squared_error" (the only one). Leaves predict the weighted mean of their targets.
     """
 
-    _criteria = REGRESSION_CRITERIA
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_BaseDecisionTree._parameter_constraints,
+        "criterion": [StrOptions(REGRESSION_CRITERIA)],
+    }
 
     def __init__(
         self,
@@ -481,6 +473,7 @@ class DecisionTreeRegressor(RegressorMixin, _BaseDecisionTree):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> DecisionTreeRegressor:
         """Grow the tree on (X, y) with a numeric target."""
+        self._validate_params()
         X_arr, y_arr = check_X_y(X, y, estimator=self, y_numeric=True)
         self._fit(X, X_arr, y_arr.astype(np.float64), sample_weight, None)
         return self

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from tabular_service.features import EncodedBatch, FeatureEncoder
-from tabular_service.models import sigmoid
 from tabular_service.schema import CATEGORICAL, NUMERIC
+from tabular_service.scorers import sigmoid
 
 
 @dataclass(frozen=True)

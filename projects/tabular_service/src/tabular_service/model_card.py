@@ -1,6 +1,6 @@
 """The model card: what the champion is for, how well it works, for whom, and where it fails.
 
-Generated from the training summary (`train.py` writes both) plus the champion's test-set
+Generated from the training summary (`training.py` writes both) plus the champion's test-set
 predictions, so every number in the card comes from the same run that registered the model.
 Segment tables matter because a good overall ROC AUC can hide a segment (a grade, a term)
 where the model ranks badly or rejects nearly everyone.
@@ -70,7 +70,7 @@ def _markdown(frame: pd.DataFrame) -> str:
 def build_model_card(
     summary: dict[str, Any], X_test: pd.DataFrame, y_test: np.ndarray, p_test: np.ndarray
 ) -> str:
-    """The card as markdown. `summary` is the dict train.py writes to last_training.json."""
+    """The card as markdown. `summary` is the dict training writes to last_training.json."""
     champion = summary["champion"]
     result = next(r for r in summary["models"] if r["name"] == champion["name"])
     data, costs, test, valid = summary["data"], summary["costs"], result["test"], result["valid"]
@@ -84,8 +84,9 @@ def build_model_card(
         else "not registered (trained with --no-register)"
     )
     others = ", ".join(
-        f"{r['name']} {r['valid']['roc_auc']:.4f}" for r in summary["models"] if r is not result
+        f"{r['name']} {r['selection_cost']:.4f}" for r in summary["models"] if r is not result
     )
+    approve_all = summary["selection"]["approve_all_cost"]
     params = "\n".join(f"- `{k}`: {v}" for k, v in result["params"].items())
     calibration = pd.DataFrame(calibration_curve(y_test, p_test))
     calibration = calibration.rename(
@@ -124,8 +125,10 @@ person without review and the adverse-action explanations the law requires.
 
 ## Model
 
-- Kind: **{result["name"]}**, chosen by validation ROC AUC ({valid["roc_auc"]:.4f}; others:
-  {others}).
+- Kind: **{result["name"]}**, chosen by the project's champion rule: the lowest expected cost
+  per loan on validation at a cross-fitted cost-optimal threshold ({result["selection_cost"]:.4f};
+  others: {others or "none"}). Release gate passed: approving everyone costs
+  {approve_all["valid"]:.4f} per loan on validation.
 - Parameters:
 {params}
 - Fit time {result["fit_seconds"]:.1f} s; single-row scoring (encoding + model) about

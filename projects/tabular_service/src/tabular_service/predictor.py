@@ -8,6 +8,7 @@ never imports pandas; MLflow's scoring server goes through `predict_proba_frame`
 
 from __future__ import annotations
 
+import io
 import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 
 #: File name of the pickled predictor inside a model directory.
 PREDICTOR_FILE = "predictor.pkl"
+#: Modules renamed since predictors were first pickled: old name -> new name. A pickle names the
+#: module of every class it holds, so without this map a model registered before a rename
+#: (its scorer pickled as `tabular_service.models.LinearScorer`) would no longer load.
+RENAMED_MODULES = {"tabular_service.models": "tabular_service.scorers"}
 
 
 class Scorer(Protocol):
@@ -63,6 +68,18 @@ class CreditPredictor:
         return path
 
 
+class _RenamingUnpickler(pickle.Unpickler):
+    """An unpickler that follows RENAMED_MODULES when it looks a class up."""
+
+    def find_class(self, module: str, name: str) -> object:
+        return super().find_class(RENAMED_MODULES.get(module, module), name)
+
+
+def unpickle_predictor(data: bytes) -> object:
+    """Unpickle bytes written by `CreditPredictor.save`, old module names included."""
+    return _RenamingUnpickler(io.BytesIO(data)).load()
+
+
 def predictor_candidates(path: Path) -> list[Path]:
     """Where a predictor may be: the file itself, or in a model directory.
 
@@ -82,7 +99,7 @@ def load_predictor(path: Path) -> CreditPredictor:
     candidates = predictor_candidates(path)
     for candidate in candidates:
         if candidate.is_file():
-            predictor = pickle.loads(candidate.read_bytes())
+            predictor = unpickle_predictor(candidate.read_bytes())
             if not isinstance(predictor, CreditPredictor):
                 raise TypeError(f"{candidate} holds a {type(predictor).__name__}, not a predictor")
             return predictor

@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(
-        default_factory=Path.cwd, description="Project directory (mlruns/, .model-cache/)."
+        default_factory=tracking.default_home,
+        description="Project directory (mlruns/, .model-cache/); see tracking.default_home.",
     )
     tracking_uri: str | None = Field(
         default=None, description="MLflow tracking/registry URI; default <home>/mlruns sqlite."

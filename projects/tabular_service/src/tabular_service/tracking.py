@@ -9,16 +9,65 @@ so `models:/credit-default@champion` means the same thing here as it would on a 
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 MODEL_NAME = "credit-default"
 CHAMPION_ALIAS = "champion"
 EXPERIMENT_NAME = "credit-default"
+#: The distribution name in this project's pyproject.toml: how a source checkout is recognised.
+DISTRIBUTION = "tabular-service"
+#: Where this project sits inside a checkout of the AI Architect Workbook.
+WORKBOOK_PROJECT = Path("projects") / "tabular_service"
 
 
 def project_home() -> Path:
-    """The project directory: TABULAR_HOME when set, otherwise the current directory."""
-    return Path(os.environ.get("TABULAR_HOME") or Path.cwd()).resolve()
+    """The project directory (mlruns/, .model-cache/, docs/): TABULAR_HOME, else `default_home`."""
+    override = os.environ.get("TABULAR_HOME")
+    return Path(override).expanduser().resolve() if override else default_home()
+
+
+def default_home(package_file: Path | None = None, cwd: Path | None = None) -> Path:
+    """Where the project keeps its stores when TABULAR_HOME is not set.
+
+    1. The source checkout the package runs from (an editable install, `PYTHONPATH=src`, a
+       fork): the folder holding its pyproject.toml. Training and the service then share one
+       store whichever directory each is started from.
+    2. Otherwise (an installed wheel) the current directory, except inside a checkout of the
+       workbook, where it is the workbook's projects/tabular_service: a run from the workbook's
+       root must not leave an `mlruns/` there.
+
+    `package_file` and `cwd` default to this module and the working directory (tests pass others).
+    """
+    checkout = source_checkout(Path(package_file or __file__))
+    if checkout is not None:
+        return checkout
+    cwd = Path(cwd or Path.cwd()).resolve()
+    workbook = enclosing_workbook(cwd)
+    return workbook / WORKBOOK_PROJECT if workbook is not None else cwd
+
+
+def source_checkout(package_file: Path) -> Path | None:
+    """The project folder when `package_file` (a module of this package) lies in `<project>/src`."""
+    src = Path(package_file).resolve().parent.parent
+    project = src.parent
+    if src.name != "src":
+        return None
+    try:
+        meta = tomllib.loads((project / "pyproject.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return project if meta.get("project", {}).get("name") == DISTRIBUTION else None
+
+
+def enclosing_workbook(folder: Path) -> Path | None:
+    """The root of the workbook checkout that contains `folder`, if any."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / "curriculum.yaml").is_file() and (
+            candidate / WORKBOOK_PROJECT / "pyproject.toml"
+        ).is_file():
+            return candidate
+    return None
 
 
 def tracking_uri(home: Path | None = None) -> str:

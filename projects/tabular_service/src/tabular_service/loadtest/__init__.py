@@ -4,7 +4,6 @@
 - `slo`: the objective as data (docs/slo.json) and the check of a step against it.
 - `sweep`: steps of increasing rate until the SLO breaks; the highest rate that holds it.
 - `server`: start a server as a child process and time it to ready.
-- `tinyserver`: an HTTP server of known capacity, to test the generator against.
 - `machine`: cores, load and versions, stored with every report.
 - `cli`: `python -m tabular_service.loadtest`.
 """

@@ -114,9 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="JSON file with the request body (default: the example application)",
     )
-    p.add_argument(
-        "--slo", type=Path, help="SLO JSON (default: docs/slo.json under TABULAR_HOME or cwd)"
-    )
+    p.add_argument("--slo", type=Path, help="SLO JSON (default: docs/slo.json in the project home)")
     p.add_argument("--out", type=Path, help="write the JSON report here")
     p.add_argument("--quick", action="store_true", help="smoke test: fewer, shorter steps")
     p.add_argument(

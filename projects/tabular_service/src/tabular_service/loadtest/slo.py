@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from tabular_service.loadtest.openloop import LoadResult
+from tabular_service.tracking import project_home
 
-#: Where `load_slo()` looks when no path is given (relative to TABULAR_HOME or the cwd).
+#: Where `load_slo()` looks when no path is given (relative to `tracking.project_home()`).
 SLO_FILE = Path("docs") / "slo.json"
 
 
@@ -63,14 +64,14 @@ DEFAULT_SLO = Slo()
 
 
 def load_slo(path: Path | str | None = None) -> Slo:
-    """The SLO from `path`, else $TABULAR_SLO, else <TABULAR_HOME or cwd>/docs/slo.json, else the
+    """The SLO from `path`, else $TABULAR_SLO, else <project home>/docs/slo.json, else the
     built-in default (an installed package run outside the project has no docs/)."""
     if path is None:
         env = os.environ.get("TABULAR_SLO")
         if env:
             path = env
         else:
-            candidate = Path(os.environ.get("TABULAR_HOME") or Path.cwd()) / SLO_FILE
+            candidate = project_home() / SLO_FILE
             if not candidate.is_file():
                 return DEFAULT_SLO
             path = candidate

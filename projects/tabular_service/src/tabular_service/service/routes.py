@@ -4,7 +4,7 @@ The predict handlers take the raw body and validate it with pydantic-core's JSON
 (`model_validate_json`) instead of declaring a body parameter: that skips FastAPI's
 json.loads + dependency solving + response_model re-validation, which together cost more than
 the model itself. The request and response schemas stay documented through `openapi_extra` and
-`responses=`, and the handlers return pre-serialised JSON.
+`responses=` (the models are in `schemas`), and the handlers return pre-serialised JSON.
 """
 
 from __future__ import annotations
@@ -12,16 +12,28 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ValidationError
 
 from tabular_service.schema import EXAMPLE_APPLICATION, LoanApplication
 from tabular_service.service.loading import ModelState
 from tabular_service.service.observability import Metrics
+from tabular_service.service.schemas import (
+    APPLICATION_REF,
+    BatchPrediction,
+    ErrorBody,
+    Health,
+    NotReady,
+    Prediction,
+    Ready,
+    ValidationErrorBody,
+    batch_model,
+    batch_request_schema,
+)
 from tabular_service.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,68 +43,6 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 JSON = "application/json"
 #: Generous per-application byte allowance for the request-size guard (an application is ~600 B).
 BYTES_PER_APPLICATION = 8 * 1024
-
-
-# ------------------------------------------------------------------ documented response bodies
-class ModelRef(BaseModel):
-    name: str
-    version: str
-    kind: str
-
-
-class Prediction(BaseModel):
-    probability_of_default: float = Field(ge=0, le=1)
-    decision: Literal["approve", "reject"]
-    threshold: float
-    model: ModelRef
-    request_id: str
-
-
-class ScoredApplication(BaseModel):
-    probability_of_default: float = Field(ge=0, le=1)
-    decision: Literal["approve", "reject"]
-
-
-class BatchPrediction(BaseModel):
-    predictions: list[ScoredApplication]
-    threshold: float
-    model: ModelRef
-    request_id: str
-
-
-class FieldError(BaseModel):
-    field: str = Field(description='Dotted path of the bad field, "body" for the whole body.')
-    message: str
-    type: str
-
-
-class ValidationErrorBody(BaseModel):
-    detail: list[FieldError]
-    request_id: str
-
-
-class ErrorBody(BaseModel):
-    detail: str
-    request_id: str
-
-
-class NotReady(BaseModel):
-    status: Literal["loading", "failed"]
-    detail: str
-
-
-class ModelStatus(ModelRef):
-    source: str
-    load_seconds: float
-
-
-class Ready(BaseModel):
-    status: Literal["ready"]
-    model: ModelStatus
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
 
 
 # ------------------------------------------------------------------ the learner's pieces
@@ -199,15 +149,6 @@ def invalid(exc: InvalidBody, request_id: str) -> Response:
     return json_response({"detail": field_errors(exc.errors), "request_id": request_id}, 422)
 
 
-def batch_model(max_batch: int) -> type[BaseModel]:
-    """The batch request body, with this service's size limit built in."""
-    return create_model(
-        "BatchRequest",
-        __config__=ConfigDict(extra="forbid"),
-        applications=(list[LoanApplication], Field(min_length=1, max_length=max_batch)),
-    )
-
-
 def _body_schema(schema: dict[str, Any], example: Any) -> dict[str, Any]:
     return {
         "requestBody": {
@@ -227,20 +168,6 @@ def build_router(settings: Settings, state: ModelState, metrics: Metrics) -> API
     max_batch = settings.max_batch
     max_bytes = max_batch * BYTES_PER_APPLICATION + 64 * 1024
     Batch = batch_model(max_batch)
-    application_ref = {"$ref": "#/components/schemas/LoanApplication"}
-    batch_schema = {
-        "type": "object",
-        "properties": {
-            "applications": {
-                "type": "array",
-                "items": application_ref,
-                "minItems": 1,
-                "maxItems": max_batch,
-            }
-        },
-        "required": ["applications"],
-        "additionalProperties": False,
-    }
     not_ready = _error(NotReady, "The model is not loaded (yet).")
     unprocessable = _error(ValidationErrorBody, "Invalid input; each bad field is named.")
     too_large = _error(ErrorBody, f"More than {max_batch} applications, or a body too large.")
@@ -274,7 +201,7 @@ def build_router(settings: Settings, state: ModelState, metrics: Metrics) -> API
             422: unprocessable,
             503: not_ready,
         },
-        openapi_extra=_body_schema(application_ref, EXAMPLE_APPLICATION),
+        openapi_extra=_body_schema(APPLICATION_REF, EXAMPLE_APPLICATION),
     )
     async def predict(request: Request) -> Response:
         request_id = request.scope["state"]["request_id"]
@@ -305,7 +232,9 @@ def build_router(settings: Settings, state: ModelState, metrics: Metrics) -> API
             422: unprocessable,
             503: not_ready,
         },
-        openapi_extra=_body_schema(batch_schema, {"applications": [EXAMPLE_APPLICATION]}),
+        openapi_extra=_body_schema(
+            batch_request_schema(max_batch), {"applications": [EXAMPLE_APPLICATION]}
+        ),
     )
     async def predict_batch(request: Request) -> Response:
         request_id = request.scope["state"]["request_id"]

@@ -13,7 +13,7 @@ millisecond), so the two production families are *compiled* into plain numpy aft
   tree at once, one numpy step per tree level. scikit-learn's own predict starts an OpenMP
   region per call, which on a busy 2-core machine costs milliseconds for a single row.
 
-Both reproduce scikit-learn's probabilities to 1e-12 (tests/test_models.py). The module
+Both reproduce scikit-learn's probabilities to 1e-12 (tests/test_scorers.py). The module
 imports neither torch nor scikit-learn at import time: the service loads it on every start.
 """
 

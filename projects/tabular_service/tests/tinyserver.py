@@ -1,4 +1,4 @@
-"""A tiny HTTP/1.1 server with a known capacity, to test the load generator against.
+"""Test double: an HTTP/1.1 server of known capacity, to test the load generator against.
 
 A real service's capacity depends on the machine; this one's does not: with `service_ms` set it
 serves one request at a time and sleeps that long for each, so its capacity is exactly

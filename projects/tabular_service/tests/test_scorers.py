@@ -9,15 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import scratch_ml_available
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from tabular_service.data import Split
 from tabular_service.features import FeatureEncoder
-from tabular_service.models import LinearScorer, SklearnScorer, TreeScorer, sigmoid
 from tabular_service.predictor import CreditPredictor, load_predictor
 from tabular_service.schema import CATEGORICAL, EXAMPLE_APPLICATION, NUMERIC
+from tabular_service.scorers import LinearScorer, SklearnScorer, TreeScorer, sigmoid
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 CATEGORICAL_COLUMNS = np.arange(len(NUMERIC), len(NUMERIC) + len(CATEGORICAL))
@@ -94,9 +93,33 @@ def test_compiled_predictor_round_trips(
     assert b"sklearn" not in pickle.dumps(predictor.scorer)
 
 
+def test_a_predictor_pickled_under_the_old_module_name_still_loads(
+    tmp_path: Path, loans: Split, fitted_encoder: FeatureEncoder
+) -> None:
+    """Models registered before `tabular_service.models` became `scorers` name the old module."""
+    enc = fitted_encoder
+    model = LogisticRegression(C=0.3, max_iter=5000).fit(
+        enc.design(enc.transform(loans.X_train), one_hot=True), loans.y_train
+    )
+    predictor = CreditPredictor(enc, LinearScorer.from_logistic(model, enc), 0.2, "logistic")
+    current = pickle.dumps(predictor, protocol=2)  # protocol 2 names classes as "module\nname"
+    old = current.replace(b"tabular_service.scorers\n", b"tabular_service.models\n")
+    assert old != current and b"tabular_service.scorers" not in old
+    with pytest.raises(ModuleNotFoundError, match="tabular_service.models"):
+        pickle.loads(old)  # what a plain unpickler makes of an old registry model
+    (tmp_path / "predictor.pkl").write_bytes(old)
+    loaded = load_predictor(tmp_path)
+    assert isinstance(loaded.scorer, LinearScorer)
+    records = [EXAMPLE_APPLICATION]
+    np.testing.assert_array_equal(
+        loaded.predict_proba_records(records), predictor.predict_proba_records(records)
+    )
+
+
 def test_scratch_gb_scorer(loans: Split, fitted_encoder: FeatureEncoder) -> None:
-    if not scratch_ml_available():
-        pytest.skip("scratch_ml is not importable (projects/scratch_ml/src not found)")
+    pytest.importorskip(
+        "scratch_ml", reason="scratch_ml is not installed (pip install the workbook's scratch_ml)"
+    )
     from scratch_ml.boosting import GradientBoostingClassifier
 
     enc = fitted_encoder
@@ -136,7 +159,7 @@ def test_numpy_mlp_matches_torch_and_is_deterministic(
 
 def test_serving_modules_do_not_import_torch_or_sklearn() -> None:
     code = (
-        "import sys; import tabular_service.models, tabular_service.mlp, "
+        "import sys; import tabular_service.scorers, tabular_service.mlp, "
         "tabular_service.predictor, tabular_service.features; "
         "bad = [m for m in ('torch', 'lightning', 'sklearn') if m in sys.modules]; "
         "assert not bad, bad"
