@@ -10,10 +10,11 @@ NOTEBOOKS := $(shell find phases -name '*.ipynb' -not -path '*/.ipynb_checkpoint
 # installed package (forks stay standalone: each project has its own pyproject).
 PROJECTS := $(patsubst %/pyproject.toml,%,$(wildcard projects/*/pyproject.toml))
 # Two workers: the machines this targets have two cores. A test module runs on one worker
-# (tests/conftest.py groups them; --dist loadgroup), so its fixtures are built once; a
-# notebook's cells share one kernel, so each notebook runs on one worker (--dist loadfile).
+# (--dist loadscope), so its module and session fixtures (the built book, a podman image) are
+# built once; a notebook's cells share one kernel, so each notebook runs on one worker
+# (--dist loadfile). Not --dist loadgroup: under pytest 9.2 it no longer groups (xdist #1386).
 XDIST ?= -n 2
-TEST_DIST ?= --dist loadgroup
+TEST_DIST ?= --dist loadscope
 NOTEBOOK_DIST ?= --dist loadfile
 
 .PHONY: help setup system-deps start book serve test lint format verify bench bench-scratch bench-tabular clean image-base devcontainer-check

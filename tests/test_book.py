@@ -30,9 +30,6 @@ from learn import REPO_ROOT
 from learn.book import checkpoint_anchor, remote_references, start_server
 from learn.manifest import load_manifest
 
-# One worker builds the book once for all of these tests (pytest-xdist --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("book")
-
 BOOK = REPO_ROOT / "book"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -32,9 +32,6 @@ import pytest
 from learn import REPO_ROOT, containers
 from learn.containers import debian_base, pip_settings
 
-#: One worker runs them all under pytest-xdist: they share podman's store and one image tag.
-pytestmark = pytest.mark.xdist_group("podman")
-
 PROJECT = REPO_ROOT / "projects" / "tabular_service"
 IMAGE = "localhost/tabular-service:test"
 TIMINGS: dict[str, float] = {}
