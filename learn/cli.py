@@ -349,7 +349,7 @@ def verify(
 ) -> None:
     """Maintainers: the reference passes every checkpoint, a fresh scaffold none."""
     from learn.manifest import load_manifest
-    from learn.ui import console, info, show_verify, show_verify_total
+    from learn.ui import console, info, show_requires, show_verify, show_verify_total
     from learn.verify import verify_phase, verify_requires
 
     phases = [_phase(phase)] if phase else [p for p in load_manifest().phases if p.checkpoints]
@@ -365,7 +365,7 @@ def verify(
                 proof = verify_requires(
                     chosen, progress=lambda cid, f=label: status.update(f.format(cid))
                 )
-            show_verify(f"{chosen.id} requires", proof)
+            show_requires(chosen.id, proof)
             ok = ok and proof.ok
     show_verify_total(ok)
     raise typer.Exit(0 if ok else 1)

@@ -120,10 +120,15 @@ def write_scaffold(phase: Phase, dest: Path, select: Select = None) -> None:
     For throw-away trees (`learn verify --requires`, tests); learners get `start_phase`.
     """
     for rel, content in build_scaffold(phase, select=select).items():
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-        target.chmod((REPO_ROOT / rel).stat().st_mode & 0o777)
+        _write(dest, rel, content)
+
+
+def _write(root: Path, rel: str, content: bytes) -> None:
+    """Write one scaffold file under `root` with its reference file's permissions."""
+    target = root / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    target.chmod((REPO_ROOT / rel).stat().st_mode & 0o777)
 
 
 def start_phase(phase: Phase, workspace: Path, force: bool = False) -> StartResult:
@@ -162,11 +167,7 @@ def start_phase(phase: Phase, workspace: Path, force: bool = False) -> StartResu
             shutil.copy2(workspace / rel, backup)
             result.backed_up.append(rel)
     for rel, content in to_write.items():
-        target = workspace / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-        source_mode = (REPO_ROOT / rel).stat().st_mode & 0o777
-        target.chmod(source_mode)
+        _write(workspace, rel, content)
         result.written.append(rel)
     files = dict(generated)
     files.update({rel: sha256(content) for rel, content in scaffold.items()})

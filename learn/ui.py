@@ -176,13 +176,6 @@ def show_doctor(results: Iterable[CheckResult]) -> bool:
 
 
 def show_verify(phase_id: str, outcome: VerifyOutcome) -> None:
-    if outcome.reference is None and outcome.scaffold is None:
-        console.print(
-            f"[bold]{phase_id}[/]: " + ("[red]problems[/]" if outcome.problems else "[green]OK[/]")
-        )
-        for problem in outcome.problems:
-            console.print(f"  [red]FAIL[/] {esc(problem)}")
-        return
     table = Table(title=f"verify {phase_id}", title_justify="left")
     table.add_column("Graded", no_wrap=True)
     table.add_column("Points", justify="right")
@@ -197,6 +190,14 @@ def show_verify(phase_id: str, outcome: VerifyOutcome) -> None:
                 label, f"{report.earned}/{report.possible}", expected, f"{report.duration:.1f}"
             )
     console.print(table)
+    for problem in outcome.problems:
+        console.print(f"  [red]FAIL[/] {esc(problem)}")
+
+
+def show_requires(phase_id: str, outcome: VerifyOutcome) -> None:
+    """The `learn verify --requires` proof: OK, or each requirement that is wrong."""
+    verdict = "[red]problems[/]" if outcome.problems else "[green]OK[/]"
+    console.print(f"[bold]{phase_id} requires[/]: {verdict}")
     for problem in outcome.problems:
         console.print(f"  [red]FAIL[/] {esc(problem)}")
 

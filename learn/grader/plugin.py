@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -253,11 +254,7 @@ def _test_location(tb: Any, item: pytest.Item) -> str:
     from learn import REPO_ROOT
 
     test_file = Path(str(item.path)).resolve()
-    best = ""
-    for frame in traceback.extract_tb(tb):
-        if Path(frame.filename).resolve() == test_file:
-            best = f"{test_file.relative_to(REPO_ROOT)}:{frame.lineno}"
-    return best
+    return _deepest_frame(tb, REPO_ROOT, lambda path: path.resolve() == test_file)
 
 
 def _assertion_summary(text: str, max_lines: int = 6) -> str:
@@ -275,15 +272,25 @@ def _learner_location(tb: Any, target: Path) -> str:
     """The deepest traceback line inside the graded root, as 'path:line', or ''."""
     from learn import REPO_ROOT
 
+    if not target:
+        return ""
     not_learner = (REPO_ROOT / "learn", REPO_ROOT / "checkpoints", Path(sys.prefix))
+
+    def learners(path: Path) -> bool:
+        return path.is_relative_to(target) and not (
+            any(path.is_relative_to(p) for p in not_learner) or "site-packages" in path.parts
+        )
+
+    return _deepest_frame(tb, target, learners)
+
+
+def _deepest_frame(tb: Any, root: Path, accept: Callable[[Path], bool]) -> str:
+    """'path:line' (relative to `root`) of the deepest traceback frame `accept` takes, or ''."""
     best = ""
     for frame in traceback.extract_tb(tb):
         path = Path(frame.filename)
-        if not target or not path.is_relative_to(target):
-            continue
-        if any(path.is_relative_to(p) for p in not_learner) or "site-packages" in path.parts:
-            continue
-        best = f"{path.relative_to(target)}:{frame.lineno}"
+        if accept(path):
+            best = f"{path.resolve().relative_to(root.resolve())}:{frame.lineno}"
     return best
 
 
