@@ -190,6 +190,19 @@ def test_phase_pages_anchor_every_checkpoint(built_book):
 
 
 @pytest.mark.slow
+def test_checkpoint_rows_show_what_each_needs_first(built_book):
+    """A checkpoint's row in its phase page names the checkpoints it requires."""
+    needy = [cp for cp in load_manifest().all_checkpoints() if cp.requires]
+    assert needy
+    for cp in needy:
+        phase = load_manifest().phase(cp.phase)
+        page = (built_book / f"{phase.book}.html").read_text(encoding="utf-8")
+        row = page[page.index(f'id="{checkpoint_anchor(cp.id)}"') :]
+        row = row[: row.index("</tr>")]
+        assert f">{', '.join(cp.requires)}<" in row, (cp.id, row)
+
+
+@pytest.mark.slow
 def test_executed_lab_shows_its_plots_and_numbers(built_book):
     """The lab notebook ran at build time: its figures and printed results are in the page."""
     import re

@@ -318,6 +318,7 @@ class LearnCheckpoints(_ManifestDirective):
                 [
                     _para(nodes.strong(text=cp.id)),
                     [_docref(cp.book, nodes.Text(cp.title))],
+                    ", ".join(cp.requires) or "-",
                     str(cp.points),
                 ]
             )
@@ -330,9 +331,9 @@ class LearnCheckpoints(_ManifestDirective):
             " prints the hint for one and the chapter to read.",
         )
         box += _table(
-            ["ID", "Checkpoint (links to the chapter)", "Points"],
+            ["ID", "Checkpoint (links to the chapter)", "Needs first", "Points"],
             rows,
-            [10, 75, 15],
+            [10, 65, 13, 12],
             classes=["learn-checkpoint-table"],
             row_ids=ids,
         )
