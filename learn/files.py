@@ -34,6 +34,7 @@ DEBRIS_DIRS = frozenset(
         "mlruns",
         ".model-cache",
         "pgdata",
+        ".mlops",
     }
 )
 #: File name endings never copied (compiled bytecode).

@@ -91,6 +91,22 @@ SHARED_FORMULAS = (
     SharedFormula("1.8", "cumulative sum", "a cumulative sum", "phase1-cost-threshold"),
     SharedFormula("1.9", "loc joined with dots", "loc joined with dots", "phase1-predict-endpoint"),
     SharedFormula("1.10", "503 with the state", "503 with the state", "phase1-readiness"),
+    SharedFormula("2.1", "(lsn, seq)", "(lsn, seq)", "phase2-apply-changes"),
+    SharedFormula("2.1", "tombstone", "tombstone", "phase2-apply-changes"),
+    SharedFormula(
+        "2.2",
+        "True where the row keeps the rule",
+        "True where the row keeps the rule",
+        "phase2-contract-rules",
+    ),
+    SharedFormula("2.2", "never NA", "never NA", "phase2-contract-rules"),
+    SharedFormula("2.3", "among the feature rows", "among the feature rows", "phase2-asof-join"),
+    SharedFormula(
+        "2.3", "feature_ts < entity_ts - ttl", "feature_ts < entity_ts - ttl", "phase2-asof-join"
+    ),
+    SharedFormula("2.4", "(t - window, t]", "(t - window, t]", "phase2-rolling-rate"),
+    SharedFormula("2.5", "with replacement", "with replacement", "phase2-bootstrap"),
+    SharedFormula("2.5", "the whole interval", "the whole interval", "phase2-bootstrap"),
 )
 
 WARNED_AGAINST = (
@@ -122,6 +138,31 @@ WARNED_AGAINST = (
         "phase1-feature-pipeline",
     ),
     WarnedAgainst("1.8", r"\bon (the )?test\b", "never on test", "phase1-cost-threshold"),
+    WarnedAgainst(
+        "2.1",
+        r"\b(forget|drop|discard|pop)s?\b[^;.]*\bkey",
+        "must not simply forget the key",
+        "phase2-apply-changes",
+    ),
+    WarnedAgainst(
+        "2.2",
+        r"\berror text|\berror=",
+        "Give each check a name and no error",
+        "phase2-contract-rules",
+    ),
+    WarnedAgainst("2.3", r"\bnearest\b", "never the nearest row in time", "phase2-asof-join"),
+    WarnedAgainst(
+        "2.4",
+        r"\bsched(uled)?[ _](time|dep)",
+        "never by its scheduled time",
+        "phase2-rolling-rate",
+    ),
+    WarnedAgainst(
+        "2.5",
+        r"\boverlap|separate intervals",
+        "never by checking whether two separate intervals overlap",
+        "phase2-bootstrap",
+    ),
 )
 
 

@@ -1,0 +1,1 @@
+"""Flight-delay MLOps pipeline: CDC from PostgreSQL to a feature store and a gated registry."""

@@ -1,0 +1,157 @@
+"""`mlops`: run the pipeline, backfill days, check contracts. A thin layer over the library.
+
+Every command takes `--home` (default `$MLOPS_HOME`, else ./.mlops) and prints what it did; a
+failure prints one line naming the task and the interval and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops_pipeline.paths import Paths
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
+contracts_app = typer.Typer(
+    no_args_is_help=True, help="Data contracts: show them, check the landing zone."
+)
+app.add_typer(contracts_app, name="contracts")
+
+Home = Annotated[
+    Path | None, typer.Option("--home", help="Pipeline home (default $MLOPS_HOME, else ./.mlops).")
+]
+
+
+def _offline(paths: Paths) -> None:
+    """No telemetry; Prefect's results and state under the home unless the user set their own."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("FEAST_USAGE", "False")
+    os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(paths.home / "prefect" / "results"))
+
+
+def _check_interval(start: str, end: str) -> None:
+    """A bad interval is refused before anything (Prefect's API, the database) starts."""
+    from mlops_pipeline.pipeline.intervals import Interval
+
+    try:
+        Interval.parse(start, end)
+    except ValueError as error:
+        _fail(error)
+
+
+def _fail(error: Exception) -> None:
+    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    start: Annotated[str, typer.Option(help="First day of the data interval (UTC date).")],
+    end: Annotated[str, typer.Option(help="Day after the last (the interval is [start, end)).")],
+    home: Home = None,
+    train_start: Annotated[
+        str | None, typer.Option(help="Train on flights from this day (default: start).")
+    ] = None,
+    train: Annotated[bool, typer.Option(help="Train, gate and register a model.")] = True,
+    online: Annotated[bool, typer.Option(help="Materialise features to Feast online.")] = True,
+    replay: Annotated[bool, typer.Option(help="Replay the interval into the source.")] = True,
+    seed: int = 0,
+) -> None:
+    """Replay [start, end) into the source; ingest, validate, features, train, gate, register."""
+    _check_interval(start, end)
+    paths = Paths.at(home).ensure()
+    _offline(paths)
+    from mlops_pipeline.pipeline.errors import PipelineError
+    from mlops_pipeline.pipeline.flow import pipeline
+
+    try:
+        report = pipeline(
+            str(paths.home), start, end, train_start=train_start, seed=seed, replay=replay,
+            train=train, online=online,
+        )  # fmt: skip
+    except (PipelineError, ValueError) as error:
+        _fail(error)
+    _summary(report)
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Argument(help="First day (UTC date).")],
+    end: Annotated[str, typer.Argument(help="Day after the last.")],
+    home: Home = None,
+    train: Annotated[bool, typer.Option(help="Train, gate and register at the end.")] = True,
+    online: Annotated[bool, typer.Option(help="Materialise features online at the end.")] = True,
+    seed: int = 0,
+) -> None:
+    """The data steps day by day over [START, END), then one model on the whole range."""
+    _check_interval(start, end)
+    paths = Paths.at(home).ensure()
+    _offline(paths)
+    from mlops_pipeline.pipeline.errors import PipelineError
+    from mlops_pipeline.pipeline.flow import backfill as backfill_flow
+
+    try:
+        report = backfill_flow(str(paths.home), start, end, seed=seed, train=train, online=online)
+    except (PipelineError, ValueError) as error:
+        _fail(error)
+    _summary(report)
+
+
+@contracts_app.command("show")
+def contracts_show(
+    table: Annotated[list[str] | None, typer.Option("--table", help="Only this table.")] = None,
+) -> None:
+    """Print each contract: version, owner, columns with units and allowed values."""
+    from mlops_pipeline.contracts.commands import show
+
+    for text in show(table).values():
+        typer.echo(text)
+
+
+@contracts_app.command("check")
+def contracts_check(
+    home: Home = None,
+    table: Annotated[list[str] | None, typer.Option("--table", help="Only this table.")] = None,
+) -> None:
+    """Validate every landing partition; exit 1 if any breaks its contract."""
+    from mlops_pipeline.contracts.commands import check
+
+    outcomes = check(Paths.at(home).home, table)
+    for outcome in outcomes:
+        if outcome.breach is not None:
+            typer.secho(f"{outcome.table} {outcome.date}: {outcome.breach}", fg=typer.colors.RED)
+        else:
+            counts = outcome.report.counts
+            typer.echo(
+                f"{outcome.table} {outcome.date}: {counts.rows_in} rows, {counts.valid} valid, "
+                f"{counts.quarantined} quarantined"
+            )
+    if not outcomes:
+        typer.echo(f"no landing partitions under {Paths.at(home).landing}")
+    if not all(outcome.ok for outcome in outcomes):
+        raise typer.Exit(1)
+
+
+def _summary(report: dict) -> None:
+    promotion = report.get("promotion")
+    if promotion:
+        verdict = "champion" if promotion["promoted"] else "challenger only"
+        typer.echo(
+            f"registered {promotion['model_name']} v{promotion['version']} "
+            f"({promotion['candidate']}): {verdict}"
+        )
+        for reason in promotion.get("reasons", []):
+            typer.echo(f"  {reason}")
+    typer.echo(f"run report: {report['report']}")
+    if os.environ.get("MLOPS_PRINT_REPORT"):
+        typer.echo(json.dumps(report, indent=2, default=str))
+
+
+def main() -> None:
+    app()
