@@ -54,7 +54,7 @@ def test_help_does_not_import_heavy_libraries():
         (["hint", "9.9"], "unknown checkpoint"),
         (["check", "phase0", "--reference", "--workspace", "/tmp"], "either"),
         (["check", "phase0", "--reference", "-k", "5.5"], "not in phase0"),
-        (["check", "phase2"], "no checkpoints yet"),
+        (["check", "phase3"], "no checkpoints yet"),
         (["fork", "nope", "/tmp/x"], "unknown project"),
         (["check", "phase0", "--workspace", str(REPO_ROOT)], "use --reference"),
         (["check", "phase0", "--reference", "--timeout", "0"], "Invalid value for '--timeout'"),

@@ -47,13 +47,15 @@ def point_in_time(quick: bool) -> dict:
 
 
 def cdc(home: Path, quick: bool) -> dict:
-    from mlops_pipeline.cdc.bench import measure_drain, measure_lag
+    from mlops_pipeline.cdc.bench import measure_drain, measure_lag, measure_recovery
 
     _step("CDC lag at 1,000 changes/s")
     lag = measure_lag(home, rate=1000, seconds=10 if quick else 25)
     _step("CDC drain of a backlog")
     drain = measure_drain(home, changes=20_000 if quick else 50_000)
-    return {"lag": lag, "drain": drain, "target_p99_s": 1.0}
+    _step("CDC recovery: the consumer killed 5 times while the source is written")
+    recovery = measure_recovery(home, kills=5, changes=5_000 if quick else 10_000)
+    return {"lag": lag, "drain": drain, "recovery": recovery, "target_p99_s": 1.0}
 
 
 def pipeline(home: Path, quick: bool) -> dict:

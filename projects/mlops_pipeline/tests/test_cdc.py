@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import psycopg
 import pytest
 
 from mlops_pipeline.cdc import consumer as cdc
+from mlops_pipeline.cdc import verify
 from mlops_pipeline.cdc.apply import apply_changes, current_table
 from mlops_pipeline.cdc.landing import LandingError, read_landing
 from mlops_pipeline.cdc.metrics import LAG_SECONDS
@@ -80,16 +80,7 @@ def landing(tmp_path, source):
 
 def source_table(db: SourceDatabase, table: str) -> pd.DataFrame:
     """The table as the source has it now, typed like the dataset (independent of the CDC path)."""
-    spec = schema.table(table)
-    with psycopg.connect(db.dsn) as conn:
-        rows = conn.execute(f"SELECT {', '.join(spec.column_names)} FROM {table}").fetchall()
-    frame = pd.DataFrame(rows, columns=spec.column_names)
-    for c in spec.columns:
-        if c.kind == "timestamptz":
-            frame[c.name] = pd.to_datetime(frame[c.name], utc=True).astype("datetime64[ns, UTC]")
-        else:
-            frame[c.name] = frame[c.name].astype(c.pandas)
-    return frame.sort_values(list(spec.key)).reset_index(drop=True)
+    return verify.source_table(db.dsn, table)
 
 
 def assert_landing_matches_source(db: SourceDatabase, landing_dir: Path) -> dict:
@@ -364,3 +355,28 @@ def test_corrupt_parquet_is_reported_with_its_path(source, feed, landing):
     with pytest.raises(LandingError, match=f"corrupt landing file {victim}"):
         read_landing(landing_dir, "flights")
     assert len(read_landing(landing_dir, "planes")) == 3322  # other tables still read
+
+
+def test_compare_with_source_finds_a_lost_change(source, feed, landing):
+    """The recovery benchmark's check: equal after a clean capture, and a landing file removed
+    shows up as lost rows and a different checksum."""
+    landing_dir, slot = landing
+    feed.next(300)
+    cdc.consume(source.dsn, landing_dir, slot=slot)
+    clean = verify.compare_with_source(source.dsn, landing_dir)
+    assert all(t["lost"] == 0 and t["extra"] == 0 and t["checksum_equal"] for t in clean.values())
+    newest = sorted((landing_dir / "flights").glob("date=*/part-*.parquet"))[-1]
+    newest.unlink()
+    broken = verify.compare_with_source(source.dsn, landing_dir)["flights"]
+    assert broken["lost"] > 0 and not broken["checksum_equal"]
+
+
+def test_a_second_landing_zone_cannot_take_another_zones_slot(source, landing, tmp_path):
+    """A slot made for one landing zone is refused, not dropped, by a consumer on another."""
+    landing_dir, slot = landing
+    cdc.consume(source.dsn, landing_dir, slot=slot)
+    with pytest.raises(cdc.CDCError, match="did not create it"):
+        cdc.consume(source.dsn, tmp_path / "other-landing", slot=slot)
+    assert cdc.slots(source.dsn).count(slot) == 1
+    again = cdc.consume(source.dsn, landing_dir, slot=slot)  # the owner carries on
+    assert again.slot_reused

@@ -17,9 +17,11 @@ from mlops_pipeline.paths import Paths
 from mlops_pipeline.pipeline import steps
 from mlops_pipeline.pipeline.errors import PipelineError
 from mlops_pipeline.pipeline.intervals import Interval
+from mlops_pipeline.training.registry import alias_version
+from mlops_pipeline.training.tracking import store_uri, tracking
 
 pytestmark = pytest.mark.slow
-START, END = "2013-01-01", "2013-01-06"
+START, END = "2013-01-01", "2013-01-07"
 
 
 @pytest.fixture(scope="module")
@@ -69,38 +71,68 @@ def test_rerunning_an_interval_changes_nothing(first_run):
     home, _ = first_run
     paths = Paths.at(home)
     before = {zone: _files(zone) for zone in (paths.landing, paths.validated, paths.features)}
+    stamps = {p: p.stat().st_mtime_ns for p in paths.validated.rglob("*.parquet")}
     again = pipeline(str(home), START, END, train=False, online=False)
     assert again["replay"]["events"] == 0
     assert again["ingest"]["changes"] == 0
     for zone, files in before.items():
         assert _files(zone) == files, f"{zone} changed on a rerun"
+    # Contract checks are cached by their landing files: unchanged days are not rewritten.
+    assert {p: p.stat().st_mtime_ns for p in paths.validated.rglob("*.parquet")} == stamps
 
 
-def test_a_failed_task_names_itself_and_the_interval(first_run, monkeypatch):
-    """A registry that cannot be reached fails 'evaluate-and-register' for the window, and the
-    champion alias stays where it was."""
+def test_a_registry_failure_fails_register_and_leaves_the_champion(first_run, monkeypatch):
+    """The registry unreadable after training: 'evaluate-and-register' fails for the window,
+    naming itself and the interval, and the champion alias stays where it was."""
     from mlops_pipeline.pipeline import flow
 
     home, report = first_run
     monkeypatch.setattr(flow.register_task, "retries", 0)
-    broken = Paths.at(home).mlruns / "mlflow.db"
-    saved = broken.read_bytes()
-    broken.write_bytes(b"not a database")
+    store = Paths.at(home).mlruns / "mlflow.db"
+    saved = store.read_bytes()
+    train = steps.train
+
+    def train_then_break_the_registry(*args, **kwargs):
+        trained = train(*args, **kwargs)
+        store.write_bytes(b"not a database")
+        return trained
+
+    monkeypatch.setattr(steps, "train", train_then_break_the_registry)
     try:
         with pytest.raises(PipelineError) as failure:
-            flow.pipeline(str(home), START, END, online=False)
+            flow.pipeline(str(home), START, END, replay=False, online=False)
     finally:
-        broken.write_bytes(saved)
-    message = str(failure.value)
-    # Training logs its runs to the same store, so it is the first task to meet it broken.
-    assert failure.value.task in {"train", "evaluate-and-register"}, message
-    assert f"task '{failure.value.task}' failed for interval [2013-01-01, 2013-01-06)" in message
-    assert "file is not a database" in message
-    from mlops_pipeline.training.registry import alias_version
-    from mlops_pipeline.training.tracking import store_uri, tracking
-
+        store.write_bytes(saved)
+    assert failure.value.task == "evaluate-and-register"
+    assert "failed for interval [2013-01-01, 2013-01-07)" in str(failure.value)
+    assert "no alias was changed" in str(failure.value)
     with tracking(store_uri(Paths.at(home).mlruns)) as client:
         assert alias_version(client, "flight-delay", "champion") == report["promotion"]["version"]
+
+
+def test_a_breaking_source_change_stops_the_run_before_training(first_run):
+    """Delays landing in hours instead of minutes break the flights contract: the run stops in
+    'validate flights' for that day and no model is trained or registered."""
+    from mlops_pipeline.pipeline.flow import pipeline
+
+    home, report = first_run
+    paths = Paths.at(home)
+    part = sorted((paths.landing / "flights" / "date=2013-01-03").glob("part-*.parquet"))[0]
+    saved = part.read_bytes()
+    frame = pd.read_parquet(part)
+    frame["dep_delay"] = frame["dep_delay"] / 60
+    frame.to_parquet(part, index=False)
+    try:
+        with pytest.raises(PipelineError) as failure:
+            pipeline(str(home), START, END, replay=False, online=False)
+    finally:
+        part.write_bytes(saved)
+    assert failure.value.task == "validate flights"
+    assert failure.value.interval == "2013-01-03"
+    assert "ContractBreach" in str(failure.value)
+    with tracking(store_uri(paths.mlruns)) as client:
+        versions = client.search_model_versions("name = 'flight-delay'")
+    assert max(int(v.version) for v in versions) == int(report["promotion"]["version"])
 
 
 def test_interval_rules():
@@ -123,9 +155,9 @@ def test_backfill_runs_the_data_steps_day_by_day(first_run):
     from mlops_pipeline.pipeline.flow import backfill
 
     home, _ = first_run
-    report = backfill(str(home), END, "2013-01-08", train=False, online=False)
+    report = backfill(str(home), END, "2013-01-09", train=False, online=False)
     assert report["days"] == 2
     paths = Paths.at(home)
-    for day in ("2013-01-06", "2013-01-07"):
+    for day in ("2013-01-07", "2013-01-08"):
         assert (paths.validated / "flights" / f"date={day}" / "part.parquet").exists()
         assert (paths.features / "weather" / f"date={day}" / "part.parquet").exists()

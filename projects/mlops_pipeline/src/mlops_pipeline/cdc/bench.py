@@ -147,6 +147,89 @@ def measure_drain(
             shutil.rmtree(root, ignore_errors=True)
 
 
+def _wait_for_log(log: Path, markers: tuple[str, ...], proc: subprocess.Popen) -> None:
+    """Until the consumer's log shows one of `markers` (it started streaming), at most 60 s."""
+    deadline = time.monotonic() + 60
+    while not any(m in log.read_text() for m in markers):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"consumer did not start streaming: {log.read_text()[-2000:]}")
+        time.sleep(0.02)
+
+
+def measure_recovery(
+    home: str | os.PathLike[str],
+    kills: int = 5,
+    changes: int = 10_000,
+    rate: float = 1_000,
+    seed: int = 13,
+    keep: bool = False,
+) -> dict:
+    """Kill the consumer (SIGKILL) `kills` times at random moments while the replayer writes,
+    restart it each time, drain, then compare the lake with the source: lost and duplicated
+    changes, counts and checksums per table (`verify.compare_with_source`)."""
+    import random
+    import signal
+
+    from mlops_pipeline.cdc.consumer import consume
+    from mlops_pipeline.cdc.verify import compare_with_source
+
+    rng = random.Random(seed)
+    root = _scratch(home)
+    try:
+        prelude, stream = _events(changes)
+        events_file = root / "stream.parquet"
+        stream.to_parquet(events_file)
+        landing_dir = root / "landing"
+        with SourceDatabase(root / "pgdata") as db:
+            schema.create_schema(db.dsn)
+            replayer.seed_planes(db.dsn)
+            replayer.replay(db.dsn, prelude)
+            writer = subprocess.Popen(
+                [sys.executable, "-m", "mlops_pipeline.source.replayer", "--dsn", db.dsn,
+                 "--events", str(events_file), "--rate", str(rate)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            moments = []
+            try:
+                for k in range(kills):
+                    log = root / f"consumer-{k}.log"
+                    with open(log, "w") as stderr:
+                        consumer = subprocess.Popen(
+                            [sys.executable, "-m", "mlops_pipeline.cdc.consumer", "--dsn", db.dsn,
+                             "--landing", str(landing_dir), "--follow", "--batch-changes", "150",
+                             "--poll-interval", "0.05"],
+                            stdout=subprocess.DEVNULL, stderr=stderr,
+                        )  # fmt: skip
+                    started = time.monotonic()
+                    if k == 0:  # anywhere: importing, creating the slot, mid-snapshot
+                        time.sleep(rng.uniform(0.3, 3.0))
+                    else:  # once it streams: polling, decoding, writing or confirming
+                        _wait_for_log(log, ("reusing slot", "landed"), consumer)
+                        time.sleep(rng.uniform(0.0, 0.8))
+                    consumer.send_signal(signal.SIGKILL)
+                    consumer.wait()
+                    moments.append(round(time.monotonic() - started, 2))
+            finally:
+                writer.wait()
+            summary = consume(db.dsn, landing_dir)  # the last restart drains what is left
+            tables = compare_with_source(db.dsn, landing_dir)
+        return {
+            "kills": kills,
+            "killed_after_s": moments,
+            "changes_written": len(stream),
+            "slot_reused_on_restart": summary.slot_reused,
+            "lost": sum(int(t["lost"]) for t in tables.values()),
+            "duplicated": sum(
+                int(t["duplicated_changes"]) + int(t["extra"]) for t in tables.values()
+            ),
+            "checksums_equal": all(bool(t["checksum_equal"]) for t in tables.values()),
+            "tables": tables,
+        }
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
 if __name__ == "__main__":
     import argparse
 

@@ -274,6 +274,13 @@ class Consumer:
             self.summary.slot_reused = True
             log.info("reusing slot %s at %s", self.slot, slot["confirmed"])
         else:
+            if slot is not None and state.get("slot") != self.slot:
+                raise CDCError(
+                    f"replication slot {self.slot} already exists in {self.source} but landing "
+                    f"zone {self.landing_dir} did not create it (another landing zone's, or made "
+                    "by hand): give this consumer another slot name, or drop that slot if it is "
+                    "abandoned (mlops_pipeline.cdc.consumer.drop_slot)"
+                )
             if slot is not None:  # made by a snapshot that never finished: nothing consumed yet
                 log.warning("dropping slot %s left by an interrupted snapshot", self.slot)
                 self._release_slot(slot)
@@ -317,6 +324,11 @@ class Consumer:
                 f"connection for the initial snapshot: {str(exc).strip()}"
             ) from exc
         try:
+            # Claim the slot name first: a crash right after creating the slot leaves a slot this
+            # landing zone knows it made (and may drop), never one it could mistake for another's.
+            self._save_state(
+                {"slot": self.slot, "system_identifier": sysid, "snapshot_done": False}
+            )
             command = f"CREATE_REPLICATION_SLOT {self.slot} LOGICAL pgoutput (SNAPSHOT 'export')"
             result = repl.pgconn.exec_(command.encode())
             if result.status != psycopg.pq.ExecStatus.TUPLES_OK:

@@ -57,11 +57,15 @@ def _landing_fingerprint(context: Any, parameters: dict[str, Any]) -> str:
     for part in sorted(folder.glob("part-*.parquet")):
         stat = part.stat()
         digest.update(f"{part.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    # A validated partition deleted (or rewritten) since makes the cached result stale.
-    for zone in (Paths.at(paths).validated, Paths.at(paths).quarantine):
-        part = zone / table / folder.name / "part.parquet"
-        digest.update(f"{part}:{part.stat().st_mtime_ns if part.exists() else '-'}".encode())
     return digest.hexdigest()
+
+
+def _outputs_exist(home: str, table: str, day: pd.Timestamp) -> bool:
+    """Both outputs of a day's contract check are still there (else the cache must not hit)."""
+    folder = f"date={day.date()}"
+    paths = Paths.at(home)
+    zones = (paths.validated, paths.quarantine)
+    return all((zone / table / folder / "part.parquet").exists() for zone in zones)
 
 
 # Tasks take the home as a string: small, serialisable inputs (Prefect hashes them for caching).
@@ -135,7 +139,9 @@ def _data_steps(home: str, interval: Interval, seed: int, replay: bool) -> dict[
             report["replay"] = replay_task(db.dsn, interval, seed)
         report["ingest"] = ingest_task(db.dsn, home, interval)
     futures = [
-        validate_task.submit(home, table, day)
+        validate_task.with_options(refresh_cache=not _outputs_exist(home, table, day)).submit(
+            home, table, day
+        )
         for table in steps.TABLES
         for day in steps.days_to_validate(paths, table, interval)
     ]

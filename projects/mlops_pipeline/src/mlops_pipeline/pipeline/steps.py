@@ -23,6 +23,10 @@ TABLES = ("planes", "weather", "flights")
 RATE_LOOKBACK = pd.Timedelta(days=7)
 """The longest rate window: features for a day need a week of departures before it."""
 TRAINING_SET = "training_set.parquet"
+LABEL_MATURITY = pd.Timedelta(days=1)
+"""A flight's label is known when it departs, up to 22 hours late in 2013: only flights scheduled
+this long before the end of a window have labels for certain. Later ones would be kept only if
+they left on time, biasing the newest days (the gates' holdout) towards on-time flights."""
 
 
 def prepare_source(dsn: str, paths: Paths) -> dict[str, Any]:
@@ -64,20 +68,36 @@ def replay(dsn: str, interval: Interval, seed: int = 0) -> dict[str, Any]:
 def ingest(dsn: str, paths: Paths) -> dict[str, Any]:
     """Drain the replication slot into the landing zone (safe to retry: writes are keyed by LSN)."""
     from mlops_pipeline.cdc.consumer import consume
+    from mlops_pipeline.cdc.metrics import LagRecorder
 
-    summary = consume(dsn, paths.landing, until_idle=True)
-    return summary.as_dict()
+    lag = LagRecorder()
+    summary = consume(dsn, paths.landing, until_idle=True, lag=lag).as_dict()
+    # A catch-up run drains a backlog, so this lag is mostly how long the changes waited for it;
+    # the lag of a following consumer is `cdc.bench.measure_lag`'s number.
+    if summary["changes"]:
+        summary["lag_seconds"] = {k: round(v, 3) for k, v in lag.percentiles((50, 99)).items()}
+    return summary
 
 
 def days_to_validate(paths: Paths, table: str, interval: Interval) -> list[pd.Timestamp]:
-    """The interval's days, plus earlier landing days never validated (e.g. the day before the
-    first interval, when its first flights were scheduled and the planes were loaded)."""
-    from mlops_pipeline.contracts.partitions import landing_dates, partition_dir
+    """The interval's days, plus earlier landing days whose landing files changed since they
+    were validated, or were never validated.
+
+    Changes land in the partition of the row's `recorded_at`, so a delete (which carries the old
+    row) can land in a day validated by an earlier run, and the day before the first interval
+    holds its first flights' schedules and the planes.
+    """
+    from mlops_pipeline.contracts.partitions import PART_NAME, landing_dates, partition_dir
 
     days = set(interval.days())
     for iso in landing_dates(paths, table):
         day = pd.Timestamp(iso, tz="UTC")
-        if day < interval.end and not (partition_dir(paths.validated, table, iso)).exists():
+        if day >= interval.end:
+            continue
+        validated = partition_dir(paths.validated, table, iso) / PART_NAME
+        landed = partition_dir(paths.landing, table, iso).glob("part-*.parquet")
+        newest = max(part.stat().st_mtime_ns for part in landed)
+        if not validated.exists() or validated.stat().st_mtime_ns < newest:
             days.add(day)
     return sorted(days)
 
@@ -126,12 +146,21 @@ def materialise_online(paths: Paths, interval: Interval) -> dict[str, Any]:
     return {"repo": str(repo), "seconds": round(time.perf_counter() - started, 3)}
 
 
+def labelled(window: Interval) -> Interval:
+    """The part of a window whose flights all have their labels by the window's end."""
+    end = window.end - LABEL_MATURITY
+    if end <= window.start:
+        raise ValueError(f"window {window} is shorter than the label maturity ({LABEL_MATURITY})")
+    return Interval(window.start, end)
+
+
 def build_training_set(paths: Paths, window: Interval) -> dict[str, Any]:
-    """The point-in-time training set of the flights scheduled in the window, as Parquet."""
+    """The point-in-time training set of the flights scheduled in the window's labelled part."""
     from mlops_pipeline.features import tables, training_set
 
     flights = validated_history(paths, "flights", None, window.end)
-    entities = training_set.entity_frame(flights, window.start, window.end)
+    scheduled = labelled(window)
+    entities = training_set.entity_frame(flights, scheduled.start, scheduled.end)
     views = {
         name: tables.read_feature_table(paths, name, None, window.end) for name in tables.VIEWS
     }
@@ -164,7 +193,7 @@ def train(paths: Paths, training_set_path: str, window: Interval) -> dict[str, A
     from mlops_pipeline.training.train import train_candidates
 
     frame = pd.read_parquet(training_set_path)
-    split = time_split(window)
+    split = time_split(labelled(window))
     candidates = train_candidates(frame, split, store_uri(paths.mlruns))
     return {
         "split": {k: [str(a), str(b)] for k, (a, b) in split.windows().items()},
@@ -190,7 +219,7 @@ def register(paths: Paths, trained: dict[str, Any], training_set_path: str, wind
     from mlops_pipeline.training.train import best_candidate
 
     candidate = best_candidate(trained["_candidates"])
-    holdout = split_by_time(pd.read_parquet(training_set_path), time_split(window)).test
+    holdout = split_by_time(pd.read_parquet(training_set_path), time_split(labelled(window))).test
     report = promote(candidate, holdout, store_uri(paths.mlruns))
     return report.to_dict()
 

@@ -84,6 +84,7 @@ class SourceDatabase:
         self.pgdata = Path(pgdata).expanduser().resolve()
         self.log_file = self.pgdata / "server.log"
         self.socket_dir = self._socket_dir()
+        self._started_here = False
 
     # ----------------------------------------------------------------------------- connection
     @property
@@ -113,7 +114,9 @@ class SourceDatabase:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        # Stop only a server this object started: another run on the same home keeps its own.
+        if self._started_here:
+            self.stop()
 
     def is_running(self) -> bool:
         result = self._pg_ctl(["status"], check=False)
@@ -146,6 +149,7 @@ class SourceDatabase:
             f"-c {k}={v}" for k, v in SERVER_SETTINGS.items()
         )
         self._pg_ctl(["-w", "-t", "60", "-l", str(self.log_file), "-o", options, "start"])
+        self._started_here = True
         log.info("source database started on %s (socket %s)", self.pgdata, self.socket_dir)
 
     def stop(self, mode: str = "fast") -> None:

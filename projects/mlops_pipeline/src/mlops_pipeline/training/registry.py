@@ -131,6 +131,13 @@ def alias_version(client: Any, name: str, alias: str) -> str | None:
         raise
 
 
+def registered_version(client: Any, name: str, run_id: str) -> str | None:
+    """The version of `name` already registered from `run_id`, if any (so a retried promotion
+    gates the same version instead of registering the model again)."""
+    versions = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    return str(min(int(v.version) for v in versions)) if versions else None
+
+
 def run_gates(
     candidate: Candidate,
     holdout: pd.DataFrame,
@@ -178,7 +185,9 @@ def promote(
             if champion_before is not None:
                 loaded = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
                 champion_scores = probabilities(loaded.predict(pyfunc_frame(loaded, holdout)))
-            version = str(mlflow.register_model(candidate.model_uri, name).version)
+            version = registered_version(client, name, candidate.run_id)
+            if version is None:  # a retry after a failure below reuses the version it made
+                version = str(mlflow.register_model(candidate.model_uri, name).version)
             client.set_registered_model_alias(name, CHALLENGER, version)
         except MlflowException as error:
             raise RegistryUnavailable(
