@@ -35,6 +35,21 @@ def _offline(paths: Paths) -> None:
     os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(paths.home / "prefect" / "results"))
 
 
+def _run_flow(name: str, start: str, end: str, home: Path | None, options: dict) -> None:
+    """Check the interval, then run flow `name` of pipeline.flow; one error line on failure."""
+    _check_interval(start, end)
+    paths = Paths.at(home).ensure()
+    _offline(paths)  # before Prefect is imported: its settings are read at import
+    from mlops_pipeline.pipeline import flow
+    from mlops_pipeline.pipeline.errors import PipelineError
+
+    try:
+        report = getattr(flow, name)(str(paths.home), start, end, **options)
+    except (PipelineError, ValueError) as error:
+        _fail(error)
+    _summary(report)
+
+
 def _check_interval(start: str, end: str) -> None:
     """A bad interval is refused before anything (Prefect's API, the database) starts."""
     from mlops_pipeline.pipeline.intervals import Interval
@@ -64,20 +79,8 @@ def run(
     seed: int = 0,
 ) -> None:
     """Replay [start, end) into the source; ingest, validate, features, train, gate, register."""
-    _check_interval(start, end)
-    paths = Paths.at(home).ensure()
-    _offline(paths)
-    from mlops_pipeline.pipeline.errors import PipelineError
-    from mlops_pipeline.pipeline.flow import pipeline
-
-    try:
-        report = pipeline(
-            str(paths.home), start, end, train_start=train_start, seed=seed, replay=replay,
-            train=train, online=online,
-        )  # fmt: skip
-    except (PipelineError, ValueError) as error:
-        _fail(error)
-    _summary(report)
+    options = dict(train_start=train_start, seed=seed, replay=replay, train=train, online=online)
+    _run_flow("pipeline", start, end, home, options)
 
 
 @app.command()
@@ -90,17 +93,7 @@ def backfill(
     seed: int = 0,
 ) -> None:
     """The data steps day by day over [START, END), then one model on the whole range."""
-    _check_interval(start, end)
-    paths = Paths.at(home).ensure()
-    _offline(paths)
-    from mlops_pipeline.pipeline.errors import PipelineError
-    from mlops_pipeline.pipeline.flow import backfill as backfill_flow
-
-    try:
-        report = backfill_flow(str(paths.home), start, end, seed=seed, train=train, online=online)
-    except (PipelineError, ValueError) as error:
-        _fail(error)
-    _summary(report)
+    _run_flow("backfill", start, end, home, dict(seed=seed, train=train, online=online))
 
 
 @contracts_app.command("show")

@@ -150,6 +150,17 @@ def _data_steps(home: str, interval: Interval, seed: int, replay: bool) -> dict[
     return report
 
 
+def _train_and_register(home: str, window: Interval) -> dict[str, Any]:
+    """Training set, candidates and the gated promotion for one window; their report entries."""
+    built = training_set_task(home, window)
+    trained = train_task(home, built["path"], window)
+    return {
+        "training_set": built,
+        "train": {k: v for k, v in trained.items() if not k.startswith("_")},
+        "promotion": register_task(home, trained, built["path"], window),
+    }
+
+
 @flow(name="flight-delay-pipeline", validate_parameters=False)
 def pipeline(
     home: str,
@@ -174,12 +185,7 @@ def pipeline(
     if online:
         report["online"] = online_task(home, interval)
     if train:
-        window = Interval.parse(train_start or start, end)
-        built = training_set_task(home, window)
-        trained = train_task(home, built["path"], window)
-        report["training_set"] = built
-        report["train"] = {k: v for k, v in trained.items() if not k.startswith("_")}
-        report["promotion"] = register_task(home, trained, built["path"], window)
+        report |= _train_and_register(home, Interval.parse(train_start or start, end))
     report["seconds"] = round(time.perf_counter() - started, 3)
     report["report"] = str(steps.write_run_report(Paths.at(home), report))
     return report
@@ -201,10 +207,6 @@ def backfill(
     if online:
         report["online"] = online_task(home, interval)
     if train:
-        built = training_set_task(home, interval)
-        trained = train_task(home, built["path"], interval)
-        report["training_set"] = built
-        report["train"] = {k: v for k, v in trained.items() if not k.startswith("_")}
-        report["promotion"] = register_task(home, trained, built["path"], interval)
+        report |= _train_and_register(home, interval)
     report["report"] = str(steps.write_run_report(Paths.at(home), report))
     return report
