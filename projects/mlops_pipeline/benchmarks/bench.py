@@ -20,14 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-for _name, _value in {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "FEAST_USAGE": "False",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-}.items():
-    os.environ.setdefault(_name, _value)
+from mlops_pipeline import offline
+
+offline.apply()
 
 
 def _step(name: str) -> None:

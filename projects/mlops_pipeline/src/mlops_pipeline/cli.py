@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from mlops_pipeline import offline
 from mlops_pipeline.paths import Paths
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
@@ -28,10 +29,7 @@ Home = Annotated[
 
 def _offline(paths: Paths) -> None:
     """No telemetry; Prefect's results and state under the home unless the user set their own."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "true")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("FEAST_USAGE", "False")
+    offline.apply()
     os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(paths.home / "prefect" / "results"))
 
 

@@ -12,26 +12,19 @@ again. A failure stops the run with a `PipelineError` naming the task and the in
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pandas as pd
 
+from mlops_pipeline import offline
 from mlops_pipeline.paths import Paths
 from mlops_pipeline.pipeline import steps
 from mlops_pipeline.pipeline.errors import PipelineError
 from mlops_pipeline.pipeline.intervals import Interval
 
-for _name, _value in {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "FEAST_USAGE": "False",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-}.items():
-    os.environ.setdefault(_name, _value)
+offline.apply()
 
 from prefect import flow, get_run_logger, task  # noqa: E402  (after the offline switches)
 from prefect.cache_policies import NO_CACHE  # noqa: E402
