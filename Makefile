@@ -4,6 +4,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov runs from its own venv (it pins packaging<24 and more); mlops_pipeline's deploy tests
+# find it through CHECKOV (their forks in tmp have no .tools of their own).
+TOOLS := $(CURDIR)/.tools
+export CHECKOV := $(TOOLS)/checkov/bin/checkov
 PORT ?= 8000
 NOTEBOOKS := $(shell find phases -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
 # Every landed project, installed in editable mode so notebooks and the book import it like any
@@ -22,7 +26,7 @@ NOTEBOOK_DIST ?= --dist loadfile
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## Create .venv and install the workbook (pins from constraints.txt)
+setup: $(STAMP) $(CHECKOV) ## Create .venv and install the workbook (pins from constraints.txt)
 
 $(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PROJECTS))
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version.split()[0]'
@@ -31,6 +35,9 @@ $(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PROJECTS)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]' $(addprefix -e ,$(PROJECTS))
 	$(BIN)/python -m learn.kernel install
 	@touch $@
+
+$(CHECKOV):
+	$(MAKE) -C projects/mlops_pipeline tools TOOLS=$(TOOLS) PYTHON=$(PYTHON)
 
 system-deps: ## Install Debian packages the tests need (chromium, npm, podman) when missing
 	@bash scripts/system-deps.sh

@@ -21,6 +21,7 @@ DEBRIS_DIRS = frozenset(
         "__pycache__",
         ".git",
         ".venv",
+        ".tools",
         ".pytest_cache",
         ".ruff_cache",
         ".mypy_cache",

@@ -2,7 +2,9 @@
 # Install the Debian packages the test suite needs, when missing: chromium (the book's browser
 # test), npm (fetches MathJax so the book renders math offline), and podman with runc,
 # debootstrap and buildah (tests/test_images.py builds and runs real images; learn/containers/
-# bootstraps their Debian base; only as root, since those tests need root and skip otherwise).
+# bootstraps their Debian base; only as root, since those tests need root and skip otherwise),
+# nginx and prometheus (mlops_pipeline's canary router, metrics store and `promtool` rule tests),
+# wrk (mlops_pipeline's serving benchmark).
 # Needs root or sudo; without either it explains what to install and exits non-zero. Quick and
 # silent when everything is present.
 set -euo pipefail
@@ -15,6 +17,10 @@ need chromium chromium
 need npm npm
 need git git
 need make make
+need nginx nginx
+need prometheus prometheus
+need promtool prometheus
+need wrk wrk
 if [ "$(id -u)" -eq 0 ]; then # the image tests run as root only (rootful podman, debootstrap)
   need podman podman
   need runc runc

@@ -4,14 +4,20 @@
   pandas `merge_asof` (identical rows, seconds each; Feast on one month only, see the README);
 - online lookups of one flight's features: Feast on SQLite vs Feast on PostgreSQL (p50/p99);
 - CDC: p50/p99 lag from commit to durable landing at a paced 1,000 changes/s, and the drain rate;
-- the pipeline: one month from an empty home to a registered challenger, then one incremental day.
+- the pipeline: one month from an empty home to a registered challenger, then one incremental day;
+- serving: the prediction service's requests/s within p99 <= 25 ms (micro-batching on and off)
+  beside `mlflow models serve` (features inline) and `feast serve` (lookup only), with wrk;
+- autoscaling: the busiest 2013 day replayed through the deployed HPA with the measured capacity;
+- canary: a challenger with a feature bug rolled back (time, share answered), a good one promoted;
+- monitoring: the seasonal drift's first month and the false-alarm rate, ours beside Evidently's.
 
-Usage: python benchmarks/bench.py --out bench-results/mlops_pipeline.json [--quick]
+Usage: python benchmarks/bench.py --out bench-results/mlops_pipeline.json [--quick] [--only A,B]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -74,11 +80,100 @@ def pipeline(home: Path, quick: bool) -> dict:
     }  # fmt: skip
 
 
+def _latest_day(home: Path) -> str:
+    """The last day with feature tables in the home: its flights find fresh features online
+    with the clock frozen at the end of that day."""
+    days = sorted(p.name.removeprefix("date=") for p in (home / "features").glob("*/date=*"))
+    if not days:
+        raise FileNotFoundError(f"no feature tables under {home}/features")
+    return days[-1]
+
+
+def serving(home: Path, quick: bool) -> dict:
+    import pandas as pd
+
+    from mlops_pipeline.paths import Paths
+    from mlops_pipeline.rollout.traffic import flight_requests
+    from mlops_pipeline.serving.bench import measure_serving
+
+    day = _latest_day(home)
+    as_of = (pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    bodies = flight_requests(day)[:400]
+    _step(f"serving: {len(bodies)} flights of {day}, as of {as_of}; ours vs mlflow vs feast")
+    return measure_serving(
+        Paths.at(home), as_of, bodies, home / "bench-serving", seconds=4 if quick else 8
+    )
+
+
+def canary(home: Path, quick: bool) -> dict:
+    from mlops_pipeline.rollout.bench import measure_canary
+
+    _step("canary: a challenger with a feature bug (rolled back), then a good one (promoted)")
+    return measure_canary(home, good="copy", state_dir=home / "bench-canary")
+
+
+def autoscaling(load_trace: dict) -> dict:
+    import subprocess
+
+    import yaml
+
+    from mlops_pipeline.autoscaling import hpa, replay, trace
+
+    _step("autoscaling: the busiest 2013 day through the deployed HPA, capacity measured")
+    capacity = trace.MeasuredTrace.from_dict(load_trace, source="serving.load_trace").capacity()
+    overlay = Path(__file__).resolve().parents[1] / "deploy" / "k8s" / "overlays" / "prod"
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, check=True
+    ).stdout
+    manifest = next(
+        doc
+        for doc in yaml.safe_load_all(rendered)
+        if doc and doc["kind"] == "HorizontalPodAutoscaler"
+    )
+    day = trace.busiest_day()
+    load = trace.schedule_trace(*trace.day_bounds(day))
+    policies = replay.policy_comparison(load, capacity, base=hpa.HPASpec.from_manifest(manifest))
+    return {
+        "day": str(day.date()),
+        "hpa": "deploy/k8s/overlays/prod (kubectl kustomize)",
+        "capacity": dataclasses.asdict(capacity),
+        "capacity_rps_per_pod": round(capacity.capacity_rps, 1),
+        "policies": json.loads(policies.to_json(orient="index")),
+    }
+
+
+def monitoring(home: Path, quick: bool) -> dict:
+    from mlops_pipeline.monitoring.bench import measure_drift
+
+    _step("drift monitors: 2013 month by month; false alarms on same-month day splits")
+    return measure_drift(
+        home / "drift",
+        n_splits=5 if quick else 20,
+        reports=not quick,
+        progress=lambda m: print(f"[bench]   {m}", file=sys.stderr, flush=True),
+    )
+
+
+SECTIONS = ("point_in_time", "cdc", "pipeline", "serving", "autoscaling", "canary", "monitoring")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench-results/mlops_pipeline.json"))
     parser.add_argument("--quick", action="store_true", help="smaller slices (a smoke run)")
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run (default: all of {', '.join(SECTIONS)}); "
+        "serving, autoscaling and canary need the pipeline's home and run it first",
+    )
     args = parser.parse_args()
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    unknown = only - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    if only & {"serving", "autoscaling", "canary"}:
+        only |= {"pipeline", "serving"} if "autoscaling" in only else {"pipeline"}
     report: dict = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -86,14 +181,27 @@ def main() -> int:
             "python": platform.python_version(),
         },
         "quick": args.quick,
+        "sections": [name for name in SECTIONS if name in only],
     }
     with tempfile.TemporaryDirectory(prefix="mlops-bench-") as scratch:
         root = Path(scratch)
         os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
         os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(root / "prefect" / "results"))
-        report["point_in_time"] = point_in_time(args.quick)
-        report["cdc"] = cdc(root / "cdc", args.quick)
-        report["pipeline"] = pipeline(root / "pipeline", args.quick)
+        home = root / "pipeline"
+        if "point_in_time" in only:
+            report["point_in_time"] = point_in_time(args.quick)
+        if "cdc" in only:
+            report["cdc"] = cdc(root / "cdc", args.quick)
+        if "pipeline" in only:
+            report["pipeline"] = pipeline(home, args.quick)
+        if "serving" in only:
+            report["serving"] = serving(home, args.quick)
+        if "autoscaling" in only:
+            report["autoscaling"] = autoscaling(report["serving"]["load_trace"])
+        if "canary" in only:
+            report["canary"] = canary(home, args.quick)
+        if "monitoring" in only:
+            report["monitoring"] = monitoring(root, args.quick)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(json.dumps(report, indent=2, default=str))

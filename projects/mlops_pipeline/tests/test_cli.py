@@ -14,10 +14,10 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 def test_help_lists_the_commands():
-    """`mlops --help` names run, backfill and contracts."""
+    """`mlops --help` names every command."""
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("run", "backfill", "contracts"):
+    for command in ("run", "backfill", "contracts", "serve", "canary", "monitor"):
         assert command in result.output
 
 
@@ -65,3 +65,20 @@ def test_the_ci_workflow_runs_make_targets_that_exist():
     assert {"install", "lint", "test"} <= set(called)
     for target in called:
         assert f"\n{target}:" in makefile, f"make {target} is not defined in the Makefile"
+
+
+def test_canary_on_an_empty_home_fails_before_starting_anything(tmp_path):
+    """No feature tables to replay: one error line, exit 1, no process started."""
+    result = CliRunner().invoke(app, ["canary", "--home", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no feature tables" in result.output
+    assert not (tmp_path / "runs" / "canary").exists()
+
+
+def test_monitor_refuses_a_reference_month_that_is_not_a_month(tmp_path):
+    """A typo in --reference is a clear error, not a traceback."""
+    result = CliRunner().invoke(
+        app, ["monitor", "--home", str(tmp_path), "--reference", "2013-01", "someday"]
+    )
+    assert result.exit_code != 0
+    assert "someday" in result.output or "month" in result.output.lower()

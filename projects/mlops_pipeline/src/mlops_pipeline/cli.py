@@ -82,6 +82,93 @@ def run(
 
 
 @app.command()
+def canary(
+    home: Home = None,
+    day: Annotated[
+        str | None, typer.Option(help="Replay this day's flights (default: the last feature day).")
+    ] = None,
+    rate: Annotated[float, typer.Option(help="Requests per second through the router.")] = 60.0,
+    steps: Annotated[str, typer.Option(help="Canary weights in percent, comma-separated.")] = (
+        "3,10,25,50,100"
+    ),
+    step_seconds: Annotated[float, typer.Option(help="Least time at each step.")] = 8.0,
+    window: Annotated[str, typer.Option(help="PromQL window of the analysis.")] = "60s",
+    blue_green: Annotated[bool, typer.Option(help="One switch after a smoke test.")] = False,
+    shadow_seconds: Annotated[
+        float, typer.Option(help="Mirror traffic to the canary this long first.")
+    ] = 0.0,
+) -> None:
+    """Roll the `challenger` alias out against `champion` behind nginx, judged on Prometheus."""
+    import json
+
+    import pandas as pd
+
+    paths = Paths.at(home).ensure()
+    _offline(paths)
+    from mlops_pipeline.rollout.bench import LOCAL_THRESHOLDS, latest_feature_day, rehearse
+    from mlops_pipeline.rollout.traffic import flight_requests
+
+    try:
+        weights = tuple(float(w) for w in steps.split(",") if w.strip())
+        day = day or latest_feature_day(paths)
+        as_of = (pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)).isoformat()
+        result, report, _ = rehearse(
+            paths, paths.runs / "canary", flight_requests(day), rate, clock="fixed", as_of=as_of,
+            blue_green=blue_green, steps=weights, step_seconds=step_seconds, window=window,
+            shadow_seconds=shadow_seconds, thresholds=LOCAL_THRESHOLDS, max_holds=90,
+        )  # fmt: skip
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        _fail(error)
+    typer.echo(json.dumps({"outcome": result.outcome, "reasons": result.reasons}, indent=2))
+    typer.echo(f"answers by role: {report.counts()}; timeline: {result.timeline_path}")
+    if result.outcome != "promoted":
+        raise typer.Exit(3)
+
+
+@app.command()
+def monitor(
+    home: Home = None,
+    reference: Annotated[
+        tuple[str, str], typer.Option(help="First and last reference month (YYYY-MM).")
+    ] = ("2013-01", "2013-02"),
+    month: Annotated[
+        list[str] | None, typer.Option("--month", help="Only this month (repeatable).")
+    ] = None,
+    alias: Annotated[
+        str | None, typer.Option(help="Score with this registry alias (default: train one).")
+    ] = None,
+    reports: Annotated[bool, typer.Option(help="Write Evidently HTML reports.")] = True,
+) -> None:
+    """Drift and data quality month by month against a reference window (PSI, KS, Evidently)."""
+    paths = Paths.at(home).ensure()
+    _offline(paths)
+    from mlops_pipeline.monitoring.drift import run_monthly
+
+    try:
+        result = run_monthly(
+            paths.home, reference=reference, months=month, model_alias=alias, reports=reports
+        )
+    except (ValueError, FileNotFoundError) as error:
+        _fail(error)
+    typer.echo(result.summary().to_string())
+    first, columns = result.first_detection()
+    typer.echo(f"first drift alert: {first or 'none'} {', '.join(columns)}")
+    if result.path is not None:
+        typer.echo(f"written: {result.path}")
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def serve(ctx: typer.Context) -> None:
+    """Run the prediction service (options: `mlops serve --help`)."""
+    from mlops_pipeline.serving.main import main as serve_main
+
+    raise typer.Exit(serve_main(list(ctx.args)))
+
+
+@app.command()
 def backfill(
     start: Annotated[str, typer.Argument(help="First day (UTC date).")],
     end: Annotated[str, typer.Argument(help="Day after the last.")],

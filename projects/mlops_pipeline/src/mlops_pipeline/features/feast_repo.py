@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from mlops_pipeline import offline
 from mlops_pipeline.data import utc
 from mlops_pipeline.features.tables import VIEWS, View
 from mlops_pipeline.paths import Paths
@@ -118,6 +119,8 @@ def definitions(features_dir: str | os.PathLike[str]) -> list[Any]:
     from feast import Entity, FeatureView, Field, FileSource, ValueType
     from feast.types import Float64, Int64
 
+    offline.forget_feast_metrics_dir()
+
     entities = {
         key: Entity(
             name=ENTITY_NAMES[key], join_keys=[key], value_type=ValueType.STRING,
@@ -153,6 +156,7 @@ def store(repo: Path | str) -> Any:
     """The FeatureStore of the repository folder written by `write_repo`."""
     from feast import FeatureStore
 
+    offline.forget_feast_metrics_dir()
     return FeatureStore(repo_path=str(repo))
 
 

@@ -20,6 +20,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
 EXPERIMENT = "flight-delay"
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 def store_uri(mlruns: str | os.PathLike[str]) -> str:
@@ -44,15 +45,26 @@ def artifact_location(uri: str) -> Path:
 def tracking(uri: str) -> Iterator[Any]:
     """Point MLflow's fluent API at `uri` for the block; yields a client on the same store."""
     import mlflow
+    from mlflow.tracking._model_registry import utils as registry_state
+    from mlflow.tracking._tracking_service import utils as tracking_state
 
-    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    # The raw settings, None when unset: restoring the resolved URIs instead would pin the
+    # default (./mlflow.db) and hide a later MLFLOW_TRACKING_URI from the rest of the process.
+    previous = (tracking_state._tracking_uri, registry_state._registry_uri)
+    # MLflow's setters also write these variables, which child processes inherit: put them
+    # back exactly (absent stays absent), or every later child would default to ./mlflow.db.
+    saved = {name: os.environ.get(name) for name in _URI_VARIABLES}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
         yield mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
+        tracking_state._tracking_uri, registry_state._registry_uri = previous
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def ensure_experiment(client: Any, name: str, artifacts: Path | None) -> str:
