@@ -26,7 +26,7 @@ def test_forked_project_installs_and_passes_its_own_tests(project_id, tmp_path):
         for other in COMPANIONS.get(project_id, [])
         if other in LANDED
     ]
-    tests = install_and_test_fork(dest, tmp_path, companions, pytest_args=["-rs"])
+    tests = install_and_test_fork(dest, tmp_path, companions, pytest_args=["-rfEs"])
     output = tests.stdout + tests.stderr
     tail = "\n".join(output.splitlines()[-40:])
     assert tests.returncode == 0, tail

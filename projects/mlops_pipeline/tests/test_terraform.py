@@ -68,7 +68,8 @@ def test_the_example_keeps_state_in_s3_with_dynamodb_locking(example):
     sample = (check.TERRAFORM_EXAMPLE / "backend.hcl.example").read_text()
     settings = [line for line in sample.splitlines() if "=" in line and not line.startswith("#")]
     assert {line.split("=")[0].strip() for line in settings} == set(s3)
-    assert example["module"]["platform"]["source"] == "../.."
+    source = example["module"]["platform"]["source"]
+    assert (check.TERRAFORM_EXAMPLE / source).resolve() == check.TERRAFORM.resolve()
 
 
 def test_every_variable_and_output_is_documented_and_typed(module, example):
