@@ -262,7 +262,7 @@ def prometheus(tmp_path):
         exporter.server_close()
 
 
-def _wait_for_data(url: str, timeout: float = 25.0) -> None:
+def _wait_for_data(url: str, timeout: float = 60.0) -> None:
     """The first scrape lands several seconds after start; rates need two, rules one more."""
     deadline = time.monotonic() + timeout
     wanted = (

@@ -22,9 +22,9 @@ from mlops_pipeline.rollout.traffic import LoadGenerator
 pytestmark = pytest.mark.slow
 
 RATE = 60.0
-FAST = dict(steps=(20, 50, 100), step_seconds=2.0, window="10s", interval_s=0.5, max_holds=20)
-LOOSE_LATENCY = Thresholds(min_requests=20, max_p99_seconds=0.5, p99_slack_seconds=0.1)
-"""Design values except: 20 requests are enough (short test) and latency is judged at 500 ms:
+FAST = dict(steps=(20, 50, 100), step_seconds=2.0, window="10s", interval_s=0.5, max_holds=40)
+LOOSE_LATENCY = Thresholds(min_requests=20, max_p99_seconds=0.8, p99_slack_seconds=0.3)
+"""Design values except: 20 requests are enough (short test) and latency is judged at 800 ms:
 two Python stand-ins, nginx, Prometheus and the load share 2 cores with whatever else runs,
 and the p99 of a few dozen requests is in effect their maximum. The slow canary below takes
 1 s per request."""

@@ -81,8 +81,8 @@ def test_scrapes_stand_ins_and_answers_the_canary_queries(tmp_path):
                         http.post(f"{service.url}/v1/predict", json={"flight_id": i})
             client = server.client
             mean = render(QUERIES["mean_score"], "canary", "30s")
-            assert client.wait_for(mean, timeout_s=15) == pytest.approx(0.6)
-            stable_mean = client.wait_for(render(QUERIES["mean_score"], "stable", "30s"), 15)
+            assert client.wait_for(mean, timeout_s=45) == pytest.approx(0.6)
+            stable_mean = client.wait_for(render(QUERIES["mean_score"], "stable", "30s"), 45)
             assert stable_mean == pytest.approx(0.2)
             roles = {labels["role"] for labels, _ in client.query_vector("up")}
             assert roles == {"stable", "canary"}

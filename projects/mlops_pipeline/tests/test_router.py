@@ -158,7 +158,13 @@ def test_access_log_is_json_with_role_status_and_time(stack):
     """One JSON line per request: routed and answering role, status, request time, traceparent."""
     stack.router.set_weight(50)
     responses = _send(stack.router, 20, traceparent=TRACEPARENT)
-    entries = [e for e in stack.router.read_access_log() if e["uri"] == "/v1/predict"]
+    # nginx writes a request's log line just after the client has its answer: poll briefly.
+    deadline = time.monotonic() + 10
+    while True:
+        entries = [e for e in stack.router.read_access_log() if e["uri"] == "/v1/predict"]
+        if len(entries) >= 20 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(entries) == 20
     by_id = {e["request_id"]: e for e in entries}
     for response in responses:
