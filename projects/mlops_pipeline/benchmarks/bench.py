@@ -24,6 +24,8 @@ import platform
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from mlops_pipeline import offline
@@ -183,29 +185,49 @@ def main() -> int:
         "quick": args.quick,
         "sections": [name for name in SECTIONS if name in only],
     }
+    failed: list[str] = []
+
+    def run(name: str, section: Callable[[], dict], needs: tuple[str, ...] = ()) -> None:
+        """One section; a failure is recorded in the report and the others still run (those
+        that need its output are skipped with the reason), so a long run never loses what it
+        measured before the failure."""
+        if name not in only:
+            return
+        missing = [n for n in needs if "error" in report.get(n, {"error": "not run"})]
+        if missing:
+            report[name] = {"error": f"skipped: needs {', '.join(missing)}, which did not finish"}
+            failed.append(name)
+            return
+        try:
+            report[name] = section()
+        except Exception as error:  # recorded, printed, and reflected in the exit code
+            traceback.print_exc()
+            report[name] = {"error": f"{type(error).__name__}: {error}"}
+            failed.append(name)
+
     with tempfile.TemporaryDirectory(prefix="mlops-bench-") as scratch:
         root = Path(scratch)
         os.environ.setdefault("PREFECT_HOME", str(root / "prefect"))
         os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(root / "prefect" / "results"))
         home = root / "pipeline"
-        if "point_in_time" in only:
-            report["point_in_time"] = point_in_time(args.quick)
-        if "cdc" in only:
-            report["cdc"] = cdc(root / "cdc", args.quick)
-        if "pipeline" in only:
-            report["pipeline"] = pipeline(home, args.quick)
-        if "serving" in only:
-            report["serving"] = serving(home, args.quick)
-        if "autoscaling" in only:
-            report["autoscaling"] = autoscaling(report["serving"]["load_trace"])
-        if "canary" in only:
-            report["canary"] = canary(home, args.quick)
-        if "monitoring" in only:
-            report["monitoring"] = monitoring(root, args.quick)
+        run("point_in_time", lambda: point_in_time(args.quick))
+        run("cdc", lambda: cdc(root / "cdc", args.quick))
+        run("pipeline", lambda: pipeline(home, args.quick))
+        run("serving", lambda: serving(home, args.quick), needs=("pipeline",))
+        run(
+            "autoscaling",
+            lambda: autoscaling(report["serving"]["load_trace"]),
+            needs=("serving",),
+        )
+        run("canary", lambda: canary(home, args.quick), needs=("pipeline",))
+        run("monitoring", lambda: monitoring(root, args.quick))
+    report["failed"] = failed
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(json.dumps(report, indent=2, default=str))
-    return 0
+    if failed:
+        print(f"[bench] failed: {', '.join(failed)} (see 'error' in {args.out})", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -15,10 +15,10 @@ from typing import Any
 import pandas as pd
 from training_fixtures import build_training_set
 
-from mlops_pipeline import data
 from mlops_pipeline.features import feast_repo
 from mlops_pipeline.features import tables as feature_tables
 from mlops_pipeline.paths import Paths
+from mlops_pipeline.rollout.traffic import flight_requests
 from mlops_pipeline.source import timeline
 from mlops_pipeline.training.models import default_specs
 from mlops_pipeline.training.registry import CHALLENGER, CHAMPION, MODEL_NAME
@@ -66,27 +66,10 @@ def register_models(paths: Paths, *, challenger: bool = False) -> dict[str, str]
     return versions
 
 
-def flight_requests(start: str | pd.Timestamp, end: str | pd.Timestamp) -> list[dict[str, Any]]:
-    """API request bodies for the departed and cancelled flights scheduled in [start, end)."""
-    flights = data.flights(data.utc(start), data.utc(end))
-    return [
-        {
-            "flight_id": int(row.flight_id),
-            "carrier": row.carrier,
-            "flight": int(row.flight),
-            "tailnum": row.tailnum if isinstance(row.tailnum, str) else None,
-            "origin": row.origin,
-            "dest": row.dest,
-            "sched_dep": row.sched_dep.isoformat().replace("+00:00", "Z"),
-            "distance": float(row.distance),
-        }
-        for row in flights.itertuples()
-    ]
-
-
 def sample_requests(n: int = 200) -> list[dict[str, Any]]:
     """`n` real flights scheduled on the last materialised day (fresh at AS_OF)."""
-    requests = flight_requests(ONLINE_END - pd.Timedelta(days=1), ONLINE_END)
+    day = ONLINE_END - pd.Timedelta(days=1)
+    requests = flight_requests(day.strftime("%Y-%m-%d"))
     if len(requests) < n:
         raise ValueError(f"only {len(requests)} flights on the day, asked for {n}")
     step = len(requests) / n

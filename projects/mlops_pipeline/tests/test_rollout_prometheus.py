@@ -57,6 +57,34 @@ def test_promtool_accepts_the_config(tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+@needs_prometheus
+def test_promtool_accepts_the_config_with_the_recording_rules(tmp_path):
+    """The server's own files: promtool follows `rule_files` and checks every rule in them."""
+    server = PrometheusServer(tmp_path, TARGETS)
+    server.state_dir.mkdir(parents=True)
+    server._write_config()
+    config = yaml.safe_load(server.config_path.read_text())
+    assert config["rule_files"] == ["recording.yml"]
+    promtool = Path(PROMETHEUS_BIN).with_name("promtool")
+    check = subprocess.run(
+        [str(promtool), "check", "config", str(server.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "SUCCESS" in check.stdout + check.stderr and "rules found" in check.stdout
+
+
+def test_recording_rules_can_be_left_out(tmp_path):
+    """`recording_rules=False`: scrape targets only, no rule file written."""
+    server = PrometheusServer(tmp_path, TARGETS, recording_rules=False)
+    server.state_dir.mkdir(parents=True)
+    server._write_config()
+    assert "rule_files" not in yaml.safe_load(server.config_path.read_text())
+    assert not server.rules_path.exists()
+
+
 def test_client_reports_an_unreachable_server():
     """Nothing listening: PrometheusUnavailable naming the address, within the timeout."""
     client = PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout_s=0.5)
@@ -84,6 +112,8 @@ def test_scrapes_stand_ins_and_answers_the_canary_queries(tmp_path):
             assert client.wait_for(mean, timeout_s=45) == pytest.approx(0.6)
             stable_mean = client.wait_for(render(QUERIES["mean_score"], "stable", "30s"), 45)
             assert stable_mean == pytest.approx(0.2)
+            recorded = 'role:mlops_prediction_score:mean_rate5m{role="canary"}'
+            assert client.wait_for(recorded, timeout_s=30) == pytest.approx(0.6)
             roles = {labels["role"] for labels, _ in client.query_vector("up")}
             assert roles == {"stable", "canary"}
             with pytest.raises(ValueError, match="series"):

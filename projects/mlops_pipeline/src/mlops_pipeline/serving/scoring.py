@@ -44,6 +44,18 @@ def calendar_features(flight: FlightRequest) -> dict[str, Any]:
     }
 
 
+def model_row(flight: FlightRequest, outcome: PolicyOutcome) -> dict[str, Any]:
+    """One model input row: the looked-up features after the policy, the request-time ones and
+    the categoricals. The benchmark builds `mlflow models serve`'s inline rows with it too, so
+    the peer scores exactly what this service scores."""
+    return {
+        **outcome.features,
+        **calendar_features(flight),
+        "origin": flight.origin,
+        "carrier": flight.carrier,
+    }
+
+
 class Scorer:
     """Scores batches of flights with one model and one feature store."""
 
@@ -92,10 +104,7 @@ class Scorer:
         looked_up = time.time_ns()
         pairs = zip(readings, flights, strict=True)
         outcomes = [apply_feature_policy(r, self.as_of(f)) for r, f in pairs]
-        rows = [
-            {**o.features, **calendar_features(f), "origin": f.origin, "carrier": f.carrier}
-            for o, f in zip(outcomes, flights, strict=True)
-        ]
+        rows = [model_row(f, o) for f, o in zip(flights, outcomes, strict=True)]
         frame = pd.DataFrame.from_records(rows, columns=self.columns)
         predicting = time.time_ns()
         scores = self.model.predict(frame)
