@@ -21,7 +21,7 @@ XDIST ?= -n 2
 TEST_DIST ?= --dist loadscope
 NOTEBOOK_DIST ?= --dist loadfile
 
-.PHONY: help setup system-deps start book serve test lint format verify bench bench-scratch bench-tabular bench-mlops clean image-base devcontainer-check
+.PHONY: help setup system-deps start book serve test lint format verify bench bench-scratch bench-tabular bench-mlops bench-rag clean image-base devcontainer-check
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -83,6 +83,9 @@ bench-scratch: setup ## scratch_ml against scikit-learn, JSON in bench-results/
 
 bench-mlops: setup ## mlops_pipeline: point-in-time joins vs Feast and merge_asof, CDC lag, pipeline run times
 	$(MAKE) -C projects/mlops_pipeline bench PY=$(CURDIR)/$(BIN)/python BENCH_OUT=$(CURDIR)/bench-results/mlops_pipeline.json
+
+bench-rag: setup ## rag_service: retrieval quality per method, embedding throughput, FAISS and pgvector at 100k vectors
+	$(MAKE) -C projects/rag_service bench PY=$(CURDIR)/$(BIN)/python BENCH_OUT=$(CURDIR)/bench-results/rag_service.json
 
 bench-tabular: setup ## tabular_service vs `mlflow models serve` (trains the champion first if needed)
 	@test -f projects/tabular_service/mlruns/mlflow.db || $(MAKE) -C projects/tabular_service train PY=$(CURDIR)/$(BIN)/python

@@ -1,0 +1,1 @@
+"""Documents and their chunks: the corpora the service retrieves from."""

@@ -1,0 +1,1 @@
+"""Judged query sets built from data shipped with Python and gensim."""

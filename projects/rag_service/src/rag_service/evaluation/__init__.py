@@ -1,0 +1,1 @@
+"""Retrieval evaluation: BEIR folders, graded metrics, significance tests, results as JSON."""

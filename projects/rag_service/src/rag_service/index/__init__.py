@@ -1,0 +1,1 @@
+"""Vector indexes behind one interface: FAISS (exact, HNSW, IVF-PQ) and pgvector (HNSW, IVFFlat)."""
