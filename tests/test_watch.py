@@ -39,6 +39,9 @@ def test_watch_regrades_after_a_change(tmp_path, reference_workspace):
             stderr=subprocess.STDOUT,
             env={**os.environ, "COLUMNS": "200"},
             start_new_session=True,
+            # SIGINT back to its default: a shell running the suite in the background hands
+            # its children SIGINT ignored, and the watcher would never see the Ctrl-C below.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     try:
         deadline = time.monotonic() + 120
