@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import shutil
 import textwrap
 
 import pytest
@@ -11,6 +13,7 @@ from rag_service.corpus.documents import (
     STDLIB_MODULES,
     Document,
     DocumentError,
+    _signature,
     documentation_corpus,
     pydoc_topics,
     stdlib_docstrings,
@@ -224,3 +227,14 @@ def test_workbook_corpus_refuses_a_file_that_is_not_utf8(tmp_path):
 def test_workbook_corpus_needs_a_directory(tmp_path):
     with pytest.raises(DocumentError, match="not a directory"):
         workbook_corpus(tmp_path / "missing")
+
+
+def test_signature_text_does_not_depend_on_what_the_process_did_before():
+    """logging.shutdown's default lists every handler made so far; the text must not change."""
+    before = _signature(logging.shutdown)
+    handler = logging.StreamHandler()
+    try:
+        assert _signature(logging.shutdown) == before == "(handlerList=...)"
+    finally:
+        handler.close()
+    assert _signature(shutil.copytree).count("copy_function=<function copy2>") == 1

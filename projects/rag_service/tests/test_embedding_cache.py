@@ -234,3 +234,15 @@ def test_each_precision_has_its_own_entries(fp32, tmp_path):
         assert cached_int8.misses == 4 and len(cache) == 8
     assert not np.array_equal(int8_vectors, fp32_vectors)
     np.testing.assert_allclose(int8_vectors, int8.encode(TEXTS), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_another_release_of_the_weights_misses(fp32, tmp_path, monkeypatch):
+    """The key carries the model package's version: new weights never get old vectors."""
+    with EmbeddingCache(tmp_path) as cache:
+        CachedEncoder(fp32, cache).encode(TEXTS[:2])
+        monkeypatch.setattr(fp32, "model_version", "99.0")
+        newer = CachedEncoder(fp32, cache)
+        assert newer.model_key.endswith("@99.0")
+        newer.encode(TEXTS[:2])
+        assert newer.misses == 2 and len(cache) == 4

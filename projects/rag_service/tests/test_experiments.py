@@ -79,6 +79,20 @@ def test_a_beir_folder_without_dev_holds_test_queries_out_and_says_so(tmp_path):
     judged = beir_set(tmp_path)
     assert judged.dev == ["q1", "q4", "q7"] and len(judged.test) == 6
     assert "every third test query tunes" in judged.notes[0]
+    assert sorted(judged.full_test) == sorted(QUESTIONS)
+
+
+def test_without_dev_the_untuned_methods_are_also_scored_on_every_test_query(tmp_path):
+    """Published BEIR numbers use all test queries; BM25 (tunes nothing) is reported on all 9
+    as well as on the 6 held out from tuning."""
+    write_beir(small_dataset(), tmp_path, split="test")
+    report = evaluate_methods(beir_set(tmp_path), None, methods=("bm25",))
+    assert sorted(report["results"]["bm25"]["per_query"]) == sorted(beir_set(tmp_path).test)
+    full = report["untuned_on_full_test"]
+    assert full["queries"] == 9 and sorted(full["results"]["bm25"]["per_query"]) == sorted(
+        QUESTIONS
+    )
+    assert "on all 9 test queries" in summary_table(report)
 
 
 def test_lee_runs_never_contain_the_query_itself():

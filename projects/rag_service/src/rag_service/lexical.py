@@ -16,7 +16,6 @@ manifest's sizes and SHA-256, so a truncated or mixed-up index raises instead of
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag_service.fileio import fsync_tree, sha256_file
 from rag_service.index.base import IndexCorrupt
 
 FORMAT = "rag-service-bm25/1"
@@ -238,13 +238,13 @@ class BM25Index:
                 "files": {
                     p.relative_to(staging).as_posix(): {
                         "bytes": p.stat().st_size,
-                        "sha256": _sha256(p),
+                        "sha256": sha256_file(p),
                     }
                     for p in files
                 },
             }
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
-            _fsync_tree(staging)
+            fsync_tree(staging)
             old = None
             if folder.exists():
                 old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex}"
@@ -283,7 +283,7 @@ class BM25Index:
             if path.stat().st_size != expected["bytes"]:
                 problem = f"{path.stat().st_size} bytes, the manifest says {expected['bytes']}"
                 raise IndexCorrupt(path, problem, REBUILD)
-            if _sha256(path) != expected["sha256"]:
+            if sha256_file(path) != expected["sha256"]:
                 raise IndexCorrupt(path, "SHA-256 differs from the manifest", REBUILD)
         documents = json.loads((folder / DOCUMENTS).read_text("utf-8"))
         ids, tokens = documents["ids"], documents["tokens"]
@@ -298,21 +298,3 @@ class BM25Index:
         index = cls(**config)
         index._ids, index._tokens, index._retriever = ids, tokens, retriever
         return index
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flush every file and folder under `folder` to disk before it is renamed into place."""
-    for path in [*folder.rglob("*"), folder]:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

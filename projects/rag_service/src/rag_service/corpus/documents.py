@@ -18,6 +18,7 @@ with the file and the byte offset of the first bad byte.
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib
 import inspect
@@ -149,15 +150,43 @@ def _own_docstring(obj: object) -> str | None:
 def _signature(obj: object) -> str:
     """`(a, b=1)` when inspect can read a signature (many C functions have none), else ''.
 
-    Default values that are functions print with their memory address
-    (`copy_function=<function copy2 at 0x7f...>`); the address is dropped so that a document's
-    text, and every chunk id and cached embedding derived from it, is the same in every run.
+    A document's text, and every chunk id and cached embedding derived from it, must be the same
+    in every run, whatever else the process has imported. So defaults are shown by `_default`:
+    literals as they are, functions and classes without their memory address, and any other
+    object as `...` (`logging.shutdown`'s default lists every handler created so far).
     """
     try:
-        signature = str(inspect.signature(obj))  # type: ignore[arg-type]
+        signature = inspect.signature(obj)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return ""
-    return _ADDRESS.sub("", signature)
+    parameters = [
+        parameter
+        if parameter.default is inspect.Parameter.empty
+        else parameter.replace(default=_Shown(_default(parameter.default)))
+        for parameter in signature.parameters.values()
+    ]
+    return str(signature.replace(parameters=parameters))
+
+
+class _Shown:
+    """A default value that prints as the given text inside a signature."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _default(value: object) -> str:
+    text = repr(value)
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        if callable(value):
+            return _ADDRESS.sub("", text)
+        return "..."
+    return text
 
 
 def _owners(name: str) -> tuple[str, str]:

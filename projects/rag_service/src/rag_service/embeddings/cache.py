@@ -278,10 +278,11 @@ class EmbeddingCache:
 class CachedEncoder:
     """An Encoder that asks the cache first and embeds only the texts it lacks.
 
-    Keys are (encoder.model_id, precision[:variant], sha256(text)): two precisions, or two int8
-    schemes, never share vectors. `hits` counts texts served without running the model,
-    `misses` the distinct texts the model had to embed (a text repeated within one call is
-    embedded once: one miss, and its repeats count as hits).
+    Keys are (model, precision[:variant], sha256(text)) with model = encoder.model_id and, when
+    the encoder says it, the weights' package version (`model_id@1.0.0`): two precisions, two
+    int8 schemes or two releases of the weights never share vectors. `hits` counts texts served
+    without running the model, `misses` the distinct texts the model had to embed (a text
+    repeated within one call is embedded once: one miss, and its repeats count as hits).
     """
 
     def __init__(self, encoder: Encoder, cache: EmbeddingCache) -> None:
@@ -291,6 +292,8 @@ class CachedEncoder:
         self.misses = 0
         self.name = encoder.name
         self.model_id = encoder.model_id
+        weights = getattr(encoder, "model_version", "")
+        self.model_key = f"{encoder.model_id}@{weights}" if weights else encoder.model_id
         self.precision = encoder.precision
         self.variant = encoder.variant
         self.dim = encoder.dim
@@ -307,7 +310,7 @@ class CachedEncoder:
     ) -> EncodedQueries:
         items = check_texts(texts)
         keys = [text_key(text) for text in items]
-        found = self.cache.get_many(self.model_id, self.precision_key, keys)
+        found = self.cache.get_many(self.model_key, self.precision_key, keys)
         missing: dict[str, str] = {}
         for key, text in zip(keys, items, strict=True):
             if key not in found and key not in missing:
@@ -315,7 +318,7 @@ class CachedEncoder:
         if missing:
             fresh = self.encoder.encode_queries(list(missing.values()), batch_tokens)
             triples = [(key, fresh.vectors[i], fresh.truncated[i]) for i, key in enumerate(missing)]
-            self.cache.put_many(self.model_id, self.precision_key, triples)
+            self.cache.put_many(self.model_key, self.precision_key, triples)
             for key, vector, truncated in triples:
                 found[key] = CachedVector(vector, truncated)
         self.misses += len(missing)

@@ -26,6 +26,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,6 +46,14 @@ PRECISIONS = ("fp32", "int8", "onnx-fp32", "onnx-int8")
 DEFAULT_BATCH_TOKENS = 8192
 """Padded tokens per forward pass: 32 texts of 256 tokens, or 128 short ones (MAX_BATCH)."""
 MAX_BATCH = 128
+
+
+def package_version(name: str) -> str:
+    """The installed version of a distribution, or "unknown" (a source checkout)."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def usable_cores() -> int:
@@ -232,6 +241,8 @@ class TransformerEncoder:
         self._pad_id = int(tokenizer.pad_token_id or 0)
         self.precision = precision
         self.variant = variant
+        self.model_version = package_version(MODEL_PACKAGE)
+        """The weights' package version: a new release may ship other weights under one name."""
         label = f"{precision}:{variant}" if variant else precision
         self.name = f"{MODEL_ID.split('/')[-1]} {label}"
 

@@ -28,18 +28,23 @@ Why the choices:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from rag_service.embeddings.encoder import MODEL_ID, MODEL_PACKAGE, load_torch_model, usable_cores
+from rag_service.embeddings.encoder import (
+    MODEL_ID,
+    MODEL_PACKAGE,
+    load_torch_model,
+    package_version,
+    usable_cores,
+)
+from rag_service.fileio import commit_file, replace_file, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -85,33 +90,18 @@ def default_cache_dir() -> Path:
     return Path(base).expanduser() / "rag_service"
 
 
-def _package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def artifact_folder(cache_dir: str | Path | None = None) -> Path:
     """The cache folder for this model and torch version (under `cache_dir`/onnx)."""
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = (
-        f"{MODEL_ID.replace('/', '--')}__{MODEL_PACKAGE}-{_package_version(MODEL_PACKAGE)}"
-        f"__torch-{_package_version('torch')}"
+        f"{MODEL_ID.replace('/', '--')}__{MODEL_PACKAGE}-{package_version(MODEL_PACKAGE)}"
+        f"__torch-{package_version('torch')}"
     )
     return base / "onnx" / key
 
 
 def _manifest_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
@@ -124,39 +114,21 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or data.get("bytes") != size:
         return None
-    if data.get("sha256") != _sha256(path):
+    if data.get("sha256") != sha256_file(path):
         return None
     return data
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _commit(tmp: Path, target: Path, info: dict[str, Any]) -> dict[str, Any]:
     """Rename a finished temporary file into place, then write its manifest."""
-    with tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
-    manifest = {"file": target.name, "bytes": tmp.stat().st_size, "sha256": _sha256(tmp), **info}
-    os.replace(tmp, target)
-    _write_atomic(_manifest_path(target), json.dumps(manifest, indent=2).encode())
-    _fsync_dir(target.parent)
+    manifest = {
+        "file": target.name,
+        "bytes": tmp.stat().st_size,
+        "sha256": sha256_file(tmp),
+        **info,
+    }
+    commit_file(tmp, target)
+    replace_file(_manifest_path(target), json.dumps(manifest, indent=2).encode())
     return manifest
 
 
@@ -235,7 +207,7 @@ def _export_fp32(target: Path) -> dict[str, Any]:
                 "exporter": "torch.onnx.export(dynamo=False)",
                 "opset": OPSET,
                 "torch": torch.__version__,
-                "transformers": _package_version("transformers"),
+                "transformers": package_version("transformers"),
             },
         )
     finally:
@@ -293,7 +265,7 @@ def ensure_int8(cache_dir: str | Path | None = None, scheme: str | None = None) 
         )
     source = ensure_fp32(cache_dir)
     folder = source.path.parent
-    ort_version = _package_version("onnxruntime")
+    ort_version = package_version("onnxruntime")
     target = folder / f"model-int8-{scheme}-ort{ort_version}.onnx"
     with _exclusive(folder):
         source_manifest = read_manifest(source.path)

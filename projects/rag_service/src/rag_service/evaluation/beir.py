@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rag_service.evaluation.dataset import BeirDataset, CorpusEntry
-from rag_service.evaluation.runs import atomic_write_text
+from rag_service.fileio import replace_text
 
 CORPUS_FILE = "corpus.jsonl"
 QUERIES_FILE = "queries.jsonl"
@@ -258,9 +258,9 @@ def write_beir(dataset: BeirDataset, folder: Path | str, split: str = "test") ->
         for query_id, judged in dataset.qrels.items()
         for doc_id, grade in judged.items()
     ]
-    atomic_write_text(folder / CORPUS_FILE, "".join(line + "\n" for line in corpus_lines))
-    atomic_write_text(folder / QUERIES_FILE, "".join(line + "\n" for line in query_lines))
-    atomic_write_text(
+    replace_text(folder / CORPUS_FILE, "".join(line + "\n" for line in corpus_lines))
+    replace_text(folder / QUERIES_FILE, "".join(line + "\n" for line in query_lines))
+    replace_text(
         folder / QRELS_FOLDER / f"{split}.tsv", "".join(line + "\n" for line in qrels_lines)
     )
     return folder

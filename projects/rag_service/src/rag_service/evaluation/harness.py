@@ -18,8 +18,9 @@ from typing import Any
 
 from rag_service.evaluation.dataset import BeirDataset
 from rag_service.evaluation.metrics import DEFAULT_METRICS, Evaluation, evaluate
-from rag_service.evaluation.runs import Run, atomic_write_text
+from rag_service.evaluation.runs import Run
 from rag_service.evaluation.significance import paired_bootstrap_ci, paired_randomization_test
+from rag_service.fileio import replace_text
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -101,7 +102,7 @@ def save_results(results: Mapping[str, Any], path: Path | str) -> Path:
     path = Path(path)
     _check_results(results, str(path))
     text = json.dumps(results, indent=2, sort_keys=False, allow_nan=False, ensure_ascii=False)
-    atomic_write_text(path, text + "\n")
+    replace_text(path, text + "\n")
     return path
 
 

@@ -14,11 +14,11 @@ written here stores ranks that follow the same rule, so it reads back in the sam
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from numbers import Real
 from pathlib import Path
+
+from rag_service.fileio import replace_text
 
 Run = dict[str, list[tuple[str, float]]]
 Qrels = dict[str, dict[str, int]]
@@ -87,7 +87,7 @@ def write_trec_run(run: Mapping[str, Sequence[tuple[str, float]]], path: Path, t
                     f"ids in a TREC run cannot contain spaces: {query_id!r} {doc_id!r}"
                 )
             lines.append(f"{query_id} Q0 {doc_id} {rank} {float(scores[doc_id])!r} {tag}\n")
-    atomic_write_text(Path(path), "".join(lines))
+    replace_text(Path(path), "".join(lines))
 
 
 def read_trec_run(path: Path) -> Run:
@@ -110,22 +110,3 @@ def read_trec_run(path: Path) -> Run:
         query_id: [(doc_id, score) for _, doc_id, score in sorted(rows, key=lambda r: r[0])]
         for query_id, rows in ranked.items()
     }
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`.
-
-    A crash leaves either the old file or the new one, never a truncated results file that a
-    later `compare` would read as real numbers.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -10,9 +10,9 @@ reads the same whichever index raised it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -77,18 +77,72 @@ class VectorIndex(Protocol):
         ...
 
 
+class IndexSettings:
+    """The kind, dimension and parameters every engine has, checked the same way.
+
+    Engines set `ENGINE` (for messages), `KINDS` and `DEFAULTS` (parameter names and defaults
+    per kind) and call `_init_settings` first thing; the read-only properties and the
+    kind-specific knob guard then come from here.
+    """
+
+    ENGINE = "index"
+    KINDS: tuple[str, ...] = ()
+    DEFAULTS: Mapping[str, Mapping[str, int]] = {}
+    PARAM_MINIMUM = 1
+    """The smallest value a construction parameter may take (pgvector uses 0 for 'automatic')."""
+
+    def _init_settings(self, kind: str, dim: int, params: Mapping[str, Any]) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(
+                f"unknown {self.ENGINE} index kind {kind!r}; choose one of {self.KINDS}"
+            )
+        unknown = set(params) - set(self.DEFAULTS[kind])
+        if unknown:
+            raise ValueError(f"unknown parameters for {self.ENGINE} {kind}: {sorted(unknown)}")
+        self._kind = kind
+        self._dim = check_dim(dim)
+        merged = {**self.DEFAULTS[kind], **params}
+        self._params = {
+            name: check_int(name, value, self.PARAM_MINIMUM) for name, value in merged.items()
+        }
+
+    @property
+    def kind(self) -> str:
+        return self._kind
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def params(self) -> dict[str, int]:
+        """The construction and search parameters (a copy)."""
+        return dict(self._params)
+
+    def _require_kind(self, kind: str, what: str) -> None:
+        """Refuse a knob of another kind (`nprobe` on HNSW) instead of ignoring it."""
+        if self._kind != kind:
+            raise AttributeError(
+                f"{what} applies to {self.ENGINE} {kind} indexes, this one is {self._kind}"
+            )
+
+
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """An int (numpy ints accepted, bools refused) of at least `minimum`, else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        wanted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return int(value)
+
+
 def check_dim(dim: int) -> int:
     """A positive int dimension (numpy ints accepted), else ValueError."""
-    if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim <= 0:
-        raise ValueError(f"dim must be a positive integer, got {dim!r}")
-    return int(dim)
+    return check_int("dim", dim)
 
 
 def check_k(k: int) -> int:
     """A positive int k, else ValueError: k <= 0 is a caller bug, never 'return nothing'."""
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    return int(k)
+    return check_int("k", k)
 
 
 def as_matrix(vectors: np.ndarray, dim: int, what: str) -> np.ndarray:

@@ -29,18 +29,20 @@ from typing import Any, Self
 import faiss
 import numpy as np
 
+from rag_service.fileio import fsync_folder, replace_file, sha256_hex, write_new_file
 from rag_service.index.base import (
     IndexCorrupt,
+    IndexSettings,
     SearchResults,
     as_matrix,
     check_delete_ids,
     check_dim,
+    check_int,
     check_k,
     check_new_ids,
     empty_index_error,
     unknown_ids_error,
 )
-from rag_service.index.files import fsync_folder, replace_file, sha256_hex, write_new_file
 
 FORMAT = "rag-faiss/1"
 MANIFEST = "manifest.json"
@@ -54,15 +56,16 @@ DEFAULTS: dict[str, dict[str, int]] = {
 }
 
 
-class FaissIndex:
+class FaissIndex(IndexSettings):
     """One FAISS index of a given kind; build it with `exact`, `hnsw` or `ivfpq`."""
 
+    ENGINE = "FAISS"
+    KINDS = KINDS
+    DEFAULTS = DEFAULTS
+
     def __init__(self, kind: str, dim: int, **params: int) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown FAISS index kind {kind!r}; choose one of {KINDS}")
-        self._kind = kind
-        self._dim = check_dim(dim)
-        self._params = _check_params(kind, self._dim, params)
+        self._init_settings(kind, dim, params)
+        _check_ivfpq(kind, self._dim, self._params)
         self._index: Any = self._new_engine()
         self._label_of: dict[str, int] = {}
         self._id_of: dict[int, str] = {}
@@ -111,19 +114,6 @@ class FaissIndex:
 
     # ---- properties ---------------------------------------------------------------------
 
-    @property
-    def kind(self) -> str:
-        return self._kind
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    @property
-    def params(self) -> dict[str, int]:
-        """The construction and search parameters (a copy)."""
-        return dict(self._params)
-
     def __len__(self) -> int:
         return len(self._label_of)
 
@@ -144,7 +134,7 @@ class FaissIndex:
     @ef_search.setter
     def ef_search(self, value: int) -> None:
         self._require_kind("hnsw", "ef_search")
-        self._params["ef_search"] = _positive("ef_search", value)
+        self._params["ef_search"] = check_int("ef_search", value)
         self._index.hnsw.efSearch = self._params["ef_search"]
 
     @property
@@ -156,16 +146,12 @@ class FaissIndex:
     @nprobe.setter
     def nprobe(self, value: int) -> None:
         self._require_kind("ivfpq", "nprobe")
-        self._params["nprobe"] = min(_positive("nprobe", value), self._params["nlist"])
+        self._params["nprobe"] = min(check_int("nprobe", value), self._params["nlist"])
         self._index.nprobe = self._params["nprobe"]
 
     @property
     def is_trained(self) -> bool:
         return bool(self._index.is_trained)
-
-    def _require_kind(self, kind: str, what: str) -> None:
-        if self._kind != kind:
-            raise AttributeError(f"{what} applies to {kind} indexes, this one is {self._kind}")
 
     # ---- writes -------------------------------------------------------------------------
 
@@ -372,26 +358,16 @@ class FaissIndex:
         return self
 
 
-def _check_params(kind: str, dim: int, params: dict[str, int]) -> dict[str, int]:
-    """Known parameter names, positive ints, defaults filled in, and PQ's divisibility rule."""
-    unknown = set(params) - set(DEFAULTS[kind])
-    if unknown:
-        raise ValueError(f"unknown parameters for {kind}: {sorted(unknown)}")
-    merged = {**DEFAULTS[kind], **params}
-    checked = {name: _positive(name, value) for name, value in merged.items()}
-    if kind == "ivfpq":
-        if dim % checked["m"]:
-            raise ValueError(f"IVF-PQ needs m dividing dim: m={checked['m']}, dim={dim}")
-        if checked["nbits"] > 16:
-            raise ValueError(f"IVF-PQ nbits must be <= 16, got {checked['nbits']}")
-        checked["nprobe"] = min(checked["nprobe"], checked["nlist"])
-    return checked
-
-
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+def _check_ivfpq(kind: str, dim: int, params: dict[str, int]) -> None:
+    """PQ's own rules on checked parameters: m divides dim, codes of at most 16 bits, and
+    nprobe capped at nlist (in place)."""
+    if kind != "ivfpq":
+        return
+    if dim % params["m"]:
+        raise ValueError(f"IVF-PQ needs m dividing dim: m={params['m']}, dim={dim}")
+    if params["nbits"] > 16:
+        raise ValueError(f"IVF-PQ nbits must be <= 16, got {params['nbits']}")
+    params["nprobe"] = min(params["nprobe"], params["nlist"])
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:

@@ -21,6 +21,7 @@ costs a network hop per query and a server that can go away. So this class:
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -35,19 +36,22 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
+from rag_service.fileio import replace_file
 from rag_service.index.base import (
     IndexCorrupt,
+    IndexSettings,
     SearchResults,
     SearchUnavailable,
     as_matrix,
     check_delete_ids,
-    check_dim,
+    check_int,
     check_k,
     check_new_ids,
     empty_index_error,
     unknown_ids_error,
 )
-from rag_service.index.files import replace_file
+
+log = logging.getLogger(__name__)
 
 FORMAT = "rag-pgvector/1"
 DESCRIPTOR = "pgvector.json"
@@ -65,8 +69,13 @@ _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 T = TypeVar("T")
 
 
-class PgVectorIndex:
+class PgVectorIndex(IndexSettings):
     """Vectors in a PostgreSQL table `table(id text primary key, embedding vector(dim))`."""
+
+    ENGINE = "pgvector"
+    KINDS = KINDS
+    DEFAULTS = DEFAULTS
+    PARAM_MINIMUM = 0  # lists = 0: chosen from the row count at build time
 
     def __init__(
         self,
@@ -81,25 +90,17 @@ class PgVectorIndex:
         connect_timeout_s: int = 5,
         **params: int,
     ) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown pgvector index kind {kind!r}; choose one of {KINDS}")
+        self._init_settings(kind, dim, params)
         if not _TABLE_NAME.match(table):
             raise ValueError(
                 f"table name {table!r} must be lower-case letters, digits and _ (max 40), "
                 "starting with a letter or _"
             )
-        unknown = set(params) - set(DEFAULTS[kind])
-        if unknown:
-            raise ValueError(f"unknown parameters for pgvector {kind}: {sorted(unknown)}")
         self._dsn = dsn
         self._table = table
-        self._dim = check_dim(dim)
-        self._kind = kind
-        self._params = {**DEFAULTS[kind], **params}
-        for name, value in self._params.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         self._check_search_params()
+        self._lists_auto = kind == "ivfflat" and self._params["lists"] == 0
+        """lists chosen from the row count: the index is rebuilt when the rows outgrow it."""
         self._maintenance_work_mem = maintenance_work_mem
         self._build_workers = (
             max(0, (os.cpu_count() or 1) - 1) if build_workers is None else build_workers
@@ -115,24 +116,12 @@ class PgVectorIndex:
     # ---- properties ---------------------------------------------------------------------
 
     @property
-    def dim(self) -> int:
-        return self._dim
-
-    @property
-    def kind(self) -> str:
-        return self._kind
-
-    @property
     def table(self) -> str:
         return self._table
 
     @property
     def index_name(self) -> str:
         return f"{self._table}_{self._kind}_idx"
-
-    @property
-    def params(self) -> dict[str, int]:
-        return dict(self._params)
 
     @property
     def build_settings(self) -> dict[str, str | int]:
@@ -166,15 +155,9 @@ class PgVectorIndex:
         self._params["probes"] = value
         self._check_search_params()
 
-    def _require_kind(self, kind: str, what: str) -> None:
-        if self._kind != kind:
-            raise AttributeError(f"{what} applies to pgvector {kind}, this index is {self._kind}")
-
     def _check_search_params(self) -> None:
         name = "ef_search" if self._kind == "hnsw" else "probes"
-        value = self._params[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        value = self._params[name] = check_int(name, self._params[name])
         if self._kind == "hnsw" and value > HNSW_MAX_EF_SEARCH:
             raise ValueError(f"pgvector caps ef_search at {HNSW_MAX_EF_SEARCH}, got {value}")
 
@@ -277,22 +260,40 @@ class PgVectorIndex:
         self._call("index build", self._build_index)
 
     def _build_index(self, conn: psycopg.Connection[Any]) -> None:
-        if self._ann_indexes(conn):
-            return
+        """Create the ANN index; with automatic IVFFlat lists, rebuild it once the table has
+        grown to twice the lists its centroids were trained for (k-means ran on the rows
+        present at the first build, so a first add of 500 rows would otherwise leave 100k rows
+        in one list). Doubling keeps the total rebuild work within twice one final build."""
+        existing = self._ann_indexes(conn)
         rows = self._count(conn)
         if rows == 0:
             return
+        lists = 0
+        if self._kind == "ivfflat":
+            lists = self._params["lists"] or _auto_lists(rows)
+        if existing:
+            built = self._built_lists(conn, existing[0][0]) if self._lists_auto else 0
+            if not (self._lists_auto and _auto_lists(rows) >= 2 * built):
+                if built:
+                    self._params["lists"] = built
+                return
+            log.info(
+                "rebuilding %s's IVFFlat index: %d rows outgrew %d lists, now %d",
+                self._table, rows, built, _auto_lists(rows),
+            )  # fmt: skip
+            lists = _auto_lists(rows)
         table, index = sql.Identifier(self._table), sql.Identifier(self.index_name)
         if self._kind == "hnsw":
             options = sql.SQL("m = {}, ef_construction = {}").format(
                 sql.Literal(self._params["m"]), sql.Literal(self._params["ef_construction"])
             )
         else:
-            lists = self._params["lists"] or _auto_lists(rows)
             self._params["lists"] = lists  # what was built, not "auto", is what save() records
             options = sql.SQL("lists = {}").format(sql.Literal(lists))
         started = time.perf_counter()
         with conn.transaction():
+            for name, _ in existing:
+                conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
             conn.execute(
                 "SELECT set_config('maintenance_work_mem', %s, true), "
                 "set_config('max_parallel_maintenance_workers', %s, true)",
@@ -304,6 +305,17 @@ class PgVectorIndex:
                 ).format(index, table, sql.SQL(self._kind), options)
             )
         self.timings["index_build_s"] = time.perf_counter() - started
+
+    def _built_lists(self, conn: psycopg.Connection[Any], index_name: str) -> int:
+        """The `lists` an existing IVFFlat index was built with (from its reloptions)."""
+        row = conn.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = %s", (index_name,)
+        ).fetchone()
+        for option in row[0] if row and row[0] else []:
+            key, _, value = option.partition("=")
+            if key == "lists":
+                return int(value)
+        return 1
 
     # ---- writes -------------------------------------------------------------------------
 
@@ -462,6 +474,7 @@ class PgVectorIndex:
             "dim": self._dim,
             "kind": self._kind,
             "params": self._params,
+            "lists_auto": self._lists_auto,
         }
         replace_file(folder / DESCRIPTOR, json.dumps(descriptor, indent=2).encode())
 
@@ -479,13 +492,15 @@ class PgVectorIndex:
             descriptor = json.loads(path.read_bytes())
             if descriptor["format"] != FORMAT:
                 raise ValueError(f"format {descriptor['format']!r}, expected {FORMAT!r}")
-            return cls(
+            index = cls(
                 dsn or descriptor["dsn"],
                 descriptor["table"],
                 descriptor["dim"],
                 descriptor["kind"],
                 **descriptor["params"],
             )
+            index._lists_auto = bool(descriptor.get("lists_auto", False))
+            return index
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
             if isinstance(err, ValueError) and "dimension mismatch" in str(err):
                 raise
