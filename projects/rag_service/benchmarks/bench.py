@@ -8,7 +8,10 @@ Each measurement stands beside its peer in the same run:
 - embedding throughput per precision on this machine's cores, beside sentence-transformers'
   `encode` on the same texts;
 - approximate indexes on >= 100k real MiniLM vectors: FAISS exact / HNSW / IVF-PQ and pgvector
-  HNSW / IVFFlat, recall@10 against exact search, queries/s, p99, build time, bytes per vector.
+  HNSW / IVFFlat, recall@10 against exact search, queries/s, p99, build time, bytes per vector;
+- generation on grounded documentation prompts: SmolLM2's Q4_1 GGUF in llama.cpp beside the
+  same weights dequantised to fp32 in transformers (tokens/s, time to first token, peak memory,
+  answer agreement).
 
 Usage: python benchmarks/bench.py --out bench-results/rag_service.json [--quick] [--only A,B]
 """
@@ -31,7 +34,7 @@ from rag_service import offline
 
 offline.apply()
 
-SECTIONS = ("quality", "chunking", "precision", "throughput", "ann")
+SECTIONS = ("quality", "chunking", "precision", "throughput", "ann", "generation")
 
 
 def _say(message: str) -> None:
@@ -143,6 +146,23 @@ def ann(work: Path, quick: bool) -> dict[str, Any]:
     }
 
 
+def generation(quick: bool) -> dict[str, Any]:
+    from rag_service.generation.bench import grounded_prompts, measure_generators
+    from rag_service.generation.hf import TransformersGenerator
+    from rag_service.generation.llamacpp import LlamaCppGenerator
+
+    prompts = grounded_prompts(count=3 if quick else 8)
+    _say(f"generation: {len(prompts)} grounded prompts, 64 new tokens each, greedy")
+    # llama.cpp first: the peak-memory figure is the process's high-water mark so far.
+    return measure_generators(
+        [("llama.cpp Q4_1", LlamaCppGenerator), ("transformers fp32", TransformersGenerator)],
+        prompts,
+        max_tokens=16 if quick else 64,
+        baseline="transformers fp32",
+        log=_say,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench-results/rag_service.json"))
@@ -188,6 +208,7 @@ def main() -> int:
         run("precision", lambda: precision(args.quick))
         run("throughput", lambda: throughput(args.quick))
         run("ann", lambda: ann(work, args.quick))
+        run("generation", lambda: generation(args.quick))
     report["failed"] = failed
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
