@@ -21,7 +21,7 @@ XDIST ?= -n 2
 TEST_DIST ?= --dist loadscope
 NOTEBOOK_DIST ?= --dist loadfile
 
-.PHONY: help setup system-deps start book serve test lint format verify bench bench-scratch bench-tabular bench-mlops bench-rag clean image-base devcontainer-check
+.PHONY: help setup system-deps start book serve test lint format verify bench bench-scratch bench-tabular bench-mlops bench-rag gpu-check clean image-base devcontainer-check
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -85,8 +85,11 @@ bench-scratch: setup ## scratch_ml against scikit-learn, JSON in bench-results/
 bench-mlops: setup ## mlops_pipeline: point-in-time joins vs Feast and merge_asof, CDC lag, pipeline run times
 	$(MAKE) -C projects/mlops_pipeline bench PY=$(CURDIR)/$(BIN)/python BENCH_OUT=$(CURDIR)/bench-results/mlops_pipeline.json
 
-bench-rag: setup ## rag_service: retrieval quality per method, embedding throughput, FAISS and pgvector at 100k vectors
+bench-rag: setup ## rag_service: retrieval quality, embeddings, FAISS/pgvector at 100k, generation Q4 vs fp32, thresholds, the service under load
 	$(MAKE) -C projects/rag_service bench PY=$(CURDIR)/$(BIN)/python BENCH_OUT=$(CURDIR)/bench-results/rag_service.json
+
+gpu-check: ## rag_service on a GPU: TTFT, tokens/s, memory and cost per precision and batch size (CPU fallback without CUDA)
+	$(MAKE) -C projects/rag_service gpu-check $(if $(wildcard $(BIN)/python),PY=$(CURDIR)/$(BIN)/python) GPU_OUT=$(CURDIR)/bench-results/gpu_check.json
 
 bench-tabular: setup ## tabular_service vs `mlflow models serve` (trains the champion first if needed)
 	@test -f projects/tabular_service/mlruns/mlflow.db || $(MAKE) -C projects/tabular_service train PY=$(CURDIR)/$(BIN)/python

@@ -11,7 +11,15 @@ Each measurement stands beside its peer in the same run:
   HNSW / IVFFlat, recall@10 against exact search, queries/s, p99, build time, bytes per vector;
 - generation on grounded documentation prompts: SmolLM2's Q4_1 GGUF in llama.cpp beside the
   same weights dequantised to fp32 in transformers (tokens/s, time to first token, peak memory,
-  answer agreement).
+  answer agreement);
+- relevance: the "I don't know" threshold (pydoc and off-topic questions, dev -> test) and the
+  semantic-cache threshold (labelled question pairs, dev -> test);
+- service: the whole service (rag-serve in its own process, the llama.cpp server as its child)
+  under closed-loop load at 1, 4 and 16 concurrent users (p50/p95/p99, answers/s, per A/B
+  variant), beside the same service answering from its exact cache (p99 of a hit);
+- the cost case: cost per 1,000 answers of llama.cpp Q4 against transformers fp32 on the same
+  instance, beside their answers' groundedness and relevance (part of `generation`);
+- answer_quality: cheap answer metrics and the G-Eval judge against hand-labelled answers.
 
 Usage: python benchmarks/bench.py --out bench-results/rag_service.json [--quick] [--only A,B]
 """
@@ -34,7 +42,10 @@ from rag_service import offline
 
 offline.apply()
 
-SECTIONS = ("quality", "chunking", "precision", "throughput", "ann", "generation")
+SECTIONS = (
+    "quality", "chunking", "precision", "throughput", "ann", "generation", "relevance", "service",
+    "answer_quality",
+)  # fmt: skip
 
 
 def _say(message: str) -> None:
@@ -151,16 +162,167 @@ def generation(quick: bool) -> dict[str, Any]:
     from rag_service.generation.hf import TransformersGenerator
     from rag_service.generation.llamacpp import LlamaCppGenerator
 
-    prompts = grounded_prompts(count=3 if quick else 8)
+    prompts = grounded_prompts(count=3 if quick else 24)
     _say(f"generation: {len(prompts)} grounded prompts, 64 new tokens each, greedy")
     # llama.cpp first: the peak-memory figure is the process's high-water mark so far.
-    return measure_generators(
+    result = measure_generators(
         [("llama.cpp Q4_1", LlamaCppGenerator), ("transformers fp32", TransformersGenerator)],
         prompts,
         max_tokens=16 if quick else 64,
         baseline="transformers fp32",
         log=_say,
     )
+    result["cost_case"] = cost_case(prompts, result, "llama.cpp Q4_1", "transformers fp32")
+    return result
+
+
+def cost_case(
+    prompts: list[Any], measured: dict[str, Any], quantized: str, baseline: str
+) -> dict[str, Any]:
+    """The portfolio's claim, measured: cost per 1,000 answers of the quantized model against
+    fp32 on the same 2-vCPU instance, beside the quality of their answers to the same prompts
+    (groundedness in the prompt's sources and relevance to the question, paired test)."""
+    from rag_service import costs
+    from rag_service.evaluation.answers import answer_relevance, groundedness
+    from rag_service.evaluation.significance import paired_randomization_test
+
+    runtimes = measured["runtimes"]
+    sources = [m[-1]["content"].split("\n\nQuestion: ")[0] for m in prompts]
+    questions = [m[-1]["content"].split("\n\nQuestion: ")[-1] for m in prompts]
+    out: dict[str, Any] = {"instance": costs.CPU_2VCPU.name, "utilization": 0.6}
+    grounded: dict[str, list[float]] = {}
+    for name in (quantized, baseline):
+        runtime = runtimes[name]
+        answers = runtime["answers"]
+        grounded[name] = [groundedness(a, [s]).score for a, s in zip(answers, sources, strict=True)]
+        relevance = [answer_relevance(q, a).score for q, a in zip(questions, answers, strict=True)]
+        per_request = runtime["completion_tokens"] / runtime["prompts"]
+        out[name] = {
+            "tokens_per_s_end_to_end": runtime["tokens_per_s"],
+            "tokens_per_request": per_request,
+            "cost_per_1k_usd": costs.cost_per_1k_requests(
+                costs.CPU_2VCPU.hourly_price, runtime["tokens_per_s"], per_request, 0.6
+            ),
+            "groundedness_mean": sum(grounded[name]) / len(answers),
+            "relevance_mean": sum(relevance) / len(answers),
+        }
+    out["savings"] = costs.savings(
+        out[quantized]["cost_per_1k_usd"], out[baseline]["cost_per_1k_usd"]
+    )
+    out["groundedness_p_value"] = paired_randomization_test(grounded[quantized], grounded[baseline])
+    out["seed_claim_savings"] = 0.30
+    return out
+
+
+def relevance(quick: bool) -> dict[str, Any]:
+    from rag_service.caching.calibration import calibrate_semantic_cache
+    from rag_service.relevance import measure_idk
+
+    encoder = _encoder("fp32")
+    _say("relevance: 'I don't know' threshold chosen on pydoc/off-topic dev, scored on test")
+    idk = measure_idk(encoder, max_false_idk=0.05, log=_say)
+    _say("relevance: semantic-cache threshold chosen on dev question pairs, scored on test")
+    cache = calibrate_semantic_cache(encoder, max_wrong_hit_rate=0.01)
+    return {
+        "encoder": "fp32 (all-MiniLM-L6-v2), exact FAISS over structure chunks",
+        "idk": idk.as_dict(),
+        "semantic_cache": cache.as_dict(),
+    }
+
+
+def answer_quality(quick: bool) -> dict[str, Any]:
+    """Cheap metrics and a G-Eval judge (SmolLM2 Q4_1) against the hand-labelled answers."""
+    from rag_service.datasets.answer_labels import load_answer_labels
+    from rag_service.evaluation.agreement import cheap_judge, evaluate_judge, geval_judge
+    from rag_service.evaluation.geval import GEvalJudge, LlamaCppScoreModel
+    from rag_service.generation.llamacpp import LlamaCppGenerator
+
+    labels = load_answer_labels()
+    if quick:
+        labels = labels[::6]
+    _say(f"answer_quality: {len(labels)} labelled answers, G-Eval judge SmolLM2 Q4_1")
+    result: dict[str, Any] = {"items": len(labels)}
+    cheap = evaluate_judge(labels, cheap_judge(), on_unit_scale=True)
+    result["cheap_metrics"] = cheap["criteria"]
+    generator = LlamaCppGenerator(context_tokens=2048, logprobs=True)
+    try:
+        started = time.perf_counter()
+        judged = evaluate_judge(labels, geval_judge(GEvalJudge(LlamaCppScoreModel(generator))))
+        result["geval_smollm2_q4_1"] = judged["criteria"]
+        result["geval_s"] = round(time.perf_counter() - started, 1)
+    finally:
+        generator.close()  # avoids llama-cpp-python's error at interpreter exit
+    return result
+
+
+def service(work: Path, quick: bool) -> dict[str, Any]:
+    """rag-serve as a separate process on loopback, loaded by this process's HTTP clients."""
+    import asyncio
+    import subprocess
+
+    import httpx
+
+    from rag_service.datasets.pydoc import pydoc_dataset
+    from rag_service.service.llm_server import free_loopback_port
+    from rag_service.service.loadtest import cache_hit_latency, run_level
+
+    port = free_loopback_port()
+    env = {
+        **os.environ,
+        "RAG_PORT": str(port),
+        "RAG_DATA_DIR": str(work / "service"),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    log_path = work / "service.log"
+    levels = {1: 2, 4: 4, 16: 16} if quick else {1: 8, 4: 16, 16: 32}
+    questions = sorted(pydoc_dataset("test").queries.values())
+    _say(f"service: starting rag-serve on 127.0.0.1:{port} (log {log_path})")
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rag_service.service"], env=env, stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 900
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2, trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"rag-serve did not become ready: {log_path.read_text()[-2000:]}"
+                )
+            time.sleep(0.5)
+        result: dict[str, Any] = {"levels": [], "max_tokens": 64}
+        offset = 0
+        for users, count in levels.items():
+            _say(f"service: {users} concurrent users, {count} questions")
+            level = asyncio.run(run_level(url, questions[offset : offset + count], users))
+            offset += count
+            result["levels"].append(level.as_dict())
+            _say(f"service: {level.as_dict()}")
+        _say("service: one question answered, then asked again 200 times (exact cache)")
+        result["cache_hit"] = asyncio.run(
+            cache_hit_latency(url, questions[offset], repeats=50 if quick else 200)
+        )
+        result["cache_hit_p99_target_ms"] = 5.0
+        result["cache_hit_p99_met"] = result["cache_hit"]["p99_ms"] <= 5.0
+        result["dashboard"] = httpx.get(f"{url}/v1/dashboard/data", trust_env=False).json()
+        metrics = httpx.get(f"{url}/metrics", trust_env=False).text
+        result["mean_query_embedding_batch"] = next(
+            float(line.split()[-1]) for line in metrics.splitlines()
+            if line.startswith("rag_embedding_mean_batch ")
+        )  # fmt: skip
+        return result
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def main() -> int:
@@ -209,6 +371,9 @@ def main() -> int:
         run("throughput", lambda: throughput(args.quick))
         run("ann", lambda: ann(work, args.quick))
         run("generation", lambda: generation(args.quick))
+        run("relevance", lambda: relevance(args.quick))
+        run("service", lambda: service(work, args.quick))
+        run("answer_quality", lambda: answer_quality(args.quick))
     report["failed"] = failed
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")

@@ -256,3 +256,15 @@ def test_log_refuses_damage_and_bad_names(tmp_path):
         assert log.report(exp, "clicks")["srm_p_value"] is None
     with pytest.raises(ValueError, match="weights"):
         Experiment("e", ("a", "b"), (1.0,))
+
+
+def test_the_log_takes_writes_from_many_threads_at_once(tmp_path):
+    """A threaded server exposes users from several workers on one connection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    experiment = Experiment("threads", ("a", "b"))
+    with ExperimentLog(tmp_path / "log.sqlite") as log:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: log.expose(experiment, f"user-{i}"), range(200)))
+        report = log.report(experiment, "clicked")
+    assert sum(v["n"] for v in report["variants"].values()) == 200

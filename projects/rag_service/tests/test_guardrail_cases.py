@@ -158,7 +158,7 @@ def test_duplicates_and_empty_files_are_refused(tmp_path):
     path = tmp_path / "dup.jsonl"
     line = json.dumps({**row, "note": ""})
     path.write_text(line + "\n" + line.replace("ben-001", "ben-002") + "\n", encoding="utf-8")
-    with pytest.raises(CaseFileError, match="duplicate text"):
+    with pytest.raises(CaseFileError, match="ben-002: same text as ben-001"):
         load_guardrail_cases(path)
     path.write_text("\n", encoding="utf-8")
     with pytest.raises(CaseFileError, match="no cases"):

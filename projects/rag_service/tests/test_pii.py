@@ -154,3 +154,9 @@ def test_redact_with_given_findings_checks_them():
         redact(text, [Finding("US_SSN", 3, 99, "x", 1.0)])
     with pytest.raises(ValueError, match="overlap"):
         redact("abcdef", [Finding("EMAIL", 0, 3, "abc", 1.0), Finding("EMAIL", 2, 4, "cd", 1.0)])
+
+
+def test_an_international_number_inside_brackets_is_found_whole():
+    """The sentence's closing bracket must not cost the number its country code."""
+    text = "(x, +34 612 345 678)."
+    assert redact(text).text == "(x, <PHONE>)."

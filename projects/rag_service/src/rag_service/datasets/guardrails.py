@@ -27,12 +27,11 @@ the dev cases only; the reported numbers are the test cases'.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from rag_service.datasets.jsonl import Unique, UniqueIds, read_objects, where_of
 from rag_service.guardrails.pii import ALL_KINDS
 
 __all__ = [
@@ -52,7 +51,7 @@ CASES_FILE = "guardrail_cases.jsonl"
 LABELS = ("benign", "injection", "pii")
 CHANNELS = ("question", "document")
 SPLITS = ("dev", "test")
-_FIELDS = {"id", "text", "label", "channel", "pii", "note"}
+_FIELDS = frozenset({"id", "text", "label", "channel", "pii", "note"})
 _ID = re.compile(r"(ben|inj|pii)-(\d{3,})")
 _PREFIX_LABEL = {"ben": "benign", "inj": "injection", "pii": "pii"}
 
@@ -103,14 +102,7 @@ def _parse_span(raw: object, where: str) -> PiiSpan:
     return PiiSpan(raw["kind"], raw["text"])
 
 
-def _parse_line(raw: str, where: str) -> GuardrailCase:
-    try:
-        record = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CaseFileError(f"{where}: not valid JSON ({exc.msg})") from exc
-    if not isinstance(record, dict) or set(record) != _FIELDS:
-        got = sorted(record) if isinstance(record, dict) else type(record).__name__
-        raise CaseFileError(f"{where}: expected an object with fields {sorted(_FIELDS)}, got {got}")
+def _parse_record(record: dict, where: str) -> GuardrailCase:
     case_id, text, label = record["id"], record["text"], record["label"]
     match = _ID.fullmatch(case_id) if isinstance(case_id, str) else None
     if match is None:
@@ -139,24 +131,14 @@ def _parse_line(raw: str, where: str) -> GuardrailCase:
 def load_guardrail_cases(path: Path | None = None) -> list[GuardrailCase]:
     """Every case of the file (default: the shipped one), validated, in file order. Ids and
     texts must be unique (a repeated text would be counted twice)."""
-    if path is None:
-        resource = resources.files("rag_service.datasets").joinpath(CASES_FILE)
-        where, content = str(resource), resource.read_text(encoding="utf-8")
-    else:
-        where, content = str(path), Path(path).read_text(encoding="utf-8")
     cases: list[GuardrailCase] = []
-    seen_ids: set[str] = set()
-    seen_texts: set[str] = set()
-    for lineno, raw in enumerate(content.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        case = _parse_line(raw, f"{where}:{lineno}")
-        if case.id in seen_ids:
-            raise CaseFileError(f"{where}:{lineno}: duplicate id {case.id!r}")
-        if case.text in seen_texts:
-            raise CaseFileError(f"{where}:{lineno}: {case.id}: duplicate text")
-        seen_ids.add(case.id)
-        seen_texts.add(case.text)
+    ids, texts = UniqueIds(CaseFileError), Unique("text", CaseFileError)
+    where = str(path or CASES_FILE)
+    for line, lineno, record in read_objects(path, CASES_FILE, _FIELDS, CaseFileError):
+        where = where_of(line)
+        case = _parse_record(record, line)
+        ids.add(case.id, line, lineno)
+        texts.add(case.text, line, case.id)
         cases.append(case)
     if not cases:
         raise CaseFileError(f"{where}: no cases")

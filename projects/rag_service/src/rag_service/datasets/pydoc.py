@@ -22,18 +22,17 @@ Relevance names document ids, so one set scores every chunking strategy.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from rag_service.corpus.documents import documentation_corpus
+from rag_service.datasets.jsonl import Unique, UniqueIds, read_objects, where_of
 from rag_service.evaluation.dataset import BeirDataset, CorpusEntry
 
 QUESTIONS_FILE = "pydoc_questions.jsonl"
 SPLITS = ("dev", "test")
 GRADES = (1, 2)
-_FIELDS = {"id", "query", "relevant", "split"}
+_FIELDS = frozenset({"id", "query", "relevant", "split"})
 
 
 class QuestionFileError(ValueError):
@@ -50,26 +49,7 @@ class Question:
     split: str
 
 
-def _shipped_questions() -> tuple[str, str]:
-    """(where, text) of the question file shipped as package data (read through importlib
-    resources, so it also works from a wheel or zip)."""
-    resource = resources.files("rag_service.datasets").joinpath(QUESTIONS_FILE)
-    return str(resource), resource.read_text(encoding="utf-8")
-
-
-def _parse_line(raw: str, where: str) -> Question:
-    try:
-        record = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise QuestionFileError(f"{where}: not valid JSON ({exc.msg})") from exc
-    if not isinstance(record, dict):
-        raise QuestionFileError(f"{where}: expected a JSON object, got {type(record).__name__}")
-    if set(record) != _FIELDS:
-        missing, extra = _FIELDS - set(record), set(record) - _FIELDS
-        raise QuestionFileError(
-            f"{where}: fields must be {sorted(_FIELDS)}"
-            f" (missing {sorted(missing)}, unexpected {sorted(extra)})"
-        )
+def _parse_record(record: dict, where: str) -> Question:
     qid, query, relevant, split = (record[k] for k in ("id", "query", "relevant", "split"))
     if not isinstance(qid, str) or not qid:
         raise QuestionFileError(f"{where}: 'id' must be a non-empty string")
@@ -94,29 +74,14 @@ def load_questions(path: Path | None = None) -> list[Question]:
 
     Ids and queries must be unique: a repeated query would count one judgement twice.
     """
-    if path is None:
-        where, text = _shipped_questions()
-    else:
-        where, text = str(path), Path(path).read_text(encoding="utf-8")
     questions: list[Question] = []
-    seen_ids: dict[str, int] = {}
-    seen_queries: dict[str, str] = {}
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        line = f"{where}:{lineno}"
-        question = _parse_line(raw, line)
-        if question.id in seen_ids:
-            raise QuestionFileError(
-                f"{line}: duplicate id {question.id!r} (first on line {seen_ids[question.id]})"
-            )
-        key = " ".join(question.query.lower().split())
-        if key in seen_queries:
-            raise QuestionFileError(
-                f"{line}: {question.id}: same query as {seen_queries[key]}: {question.query!r}"
-            )
-        seen_ids[question.id] = lineno
-        seen_queries[key] = question.id
+    ids, queries = UniqueIds(QuestionFileError), Unique("query", QuestionFileError)
+    where = str(path or QUESTIONS_FILE)
+    for line, lineno, record in read_objects(path, QUESTIONS_FILE, _FIELDS, QuestionFileError):
+        where = where_of(line)
+        question = _parse_record(record, line)
+        ids.add(question.id, line, lineno)
+        queries.add(" ".join(question.query.lower().split()), line, question.id)
         questions.append(question)
     if not questions:
         raise QuestionFileError(f"{where}: no questions")

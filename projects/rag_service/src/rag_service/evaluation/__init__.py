@@ -1,1 +1,2 @@
-"""Retrieval evaluation: BEIR folders, graded metrics, significance tests, results as JSON."""
+"""Evaluation: retrieval (BEIR folders, graded metrics, significance tests) and answers
+(groundedness, relevance, a G-Eval judge, agreement with labels)."""

@@ -108,6 +108,7 @@ def measure_generators(
         results[name]["agreement_with_baseline"] = _agreement(
             answers_by_runtime[name], answers_by_runtime[baseline]
         )
+        results[name]["answers"] = answers_by_runtime[name]
     return {"baseline": baseline, "max_tokens": max_tokens, "runtimes": results}
 
 

@@ -202,8 +202,11 @@ def _find_phones(text: str) -> Iterable[Finding]:
     """Shape-only (no checksum exists): scores 0.6-0.8, lowest for the loosest shapes."""
     for m in _PHONE_INTL.finditer(text):
         candidate = m.group()
+        # "(call +34 612 345 678)": the closing bracket of the sentence is not the number's
+        while candidate.endswith(")") and candidate.count(")") > candidate.count("("):
+            candidate = candidate[:-1]
         if 7 <= _digit_count(candidate) <= 15 and candidate.count("(") == candidate.count(")"):
-            yield Finding("PHONE", m.start(), m.end(), candidate, 0.8)
+            yield Finding("PHONE", m.start(), m.start() + len(candidate), candidate, 0.8)
     for m in _PHONE_NANP.finditer(text):
         yield Finding("PHONE", m.start(), m.end(), m.group(), 0.7)
     for m in _PHONE_TRUNK.finditer(text):
