@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run HERE (a machine with PyPI), before `make gpu-check` on the device machine.
+# Run HERE (a machine with PyPI), before `make gpu-check` on the device machine:
+#   PY=/path/to/python bash benchmarks/gpu_prepare.sh   (an interpreter with rag_service)
 #
 # The device machine's python3 has torch, transformers and accelerate but neither `gguf` (to
 # read SmolLM2's weights) nor `bitsandbytes` (int8/nf4), and reaches no registry; a call may
@@ -11,7 +12,10 @@
 #           its sha256, so the device can rebuild and check it (see gpu_check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-../../.venv/bin/python}
+# the project's own .venv (make install) when there is one, else the python3 on PATH
+if [ -z "${PY:-}" ]; then
+    if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
+fi
 BNB_VERSION=${BNB_VERSION:-0.50.2}
 GGUF_VERSION=${GGUF_VERSION:-0.19.0}
 STAGE=.model-cache/gpu
